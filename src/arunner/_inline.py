@@ -1,0 +1,85 @@
+"""The inline engine: the loop runs in the calling thread, as in asyncio.Runner.
+
+Each ``run`` drives the loop with ``run_until_complete`` until the main task
+is done; between runs the loop is idle, so background tasks progress only
+while some ``run`` is in progress.  This is the engine for scripts and
+terminal IPython, where no loop is already running in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from arunner._interrupt import InterruptScope
+from arunner._loop import LoopFactory, finalize_loop, new_loop
+
+__all__ = ["RUNNING_LOOP_ERROR", "InlineEngine"]
+
+T = TypeVar("T")
+
+RUNNING_LOOP_ERROR = (
+    "Runner.run() cannot be called from a running event loop. "
+    "Use Runner(mode='thread') (or the default mode='auto' on first use) to "
+    "run coroutines on a dedicated loop thread instead."
+)
+
+
+class InlineEngine:
+    """Owns a loop that is driven by whichever thread calls ``run``."""
+
+    name = "inline"
+
+    def __init__(self, loop_factory: LoopFactory | None, debug: bool | None) -> None:
+        self.loop, self._executor = new_loop(loop_factory, debug)
+        self.context = contextvars.copy_context()
+        # Runs from several threads take turns: a loop can be driven by only
+        # one thread at a time.  Re-entrant so that a coroutine may start
+        # background work on its own loop through the Runner.
+        self._turn = threading.RLock()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """No dedicated thread: the loop runs in the caller's thread."""
+        return None
+
+    def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+        __tracebackhide__ = True
+        if asyncio._get_running_loop() is not None:
+            coro.close()
+            raise RuntimeError(RUNNING_LOOP_ERROR)
+        loop = self.loop
+        with self._turn:
+            task = loop.create_task(coro, context=context)
+
+            def cancel_main_task() -> None:
+                if task.done():
+                    raise KeyboardInterrupt
+                task.cancel()
+                # Wake the loop if it sleeps in select() with a long timeout.
+                loop.call_soon_threadsafe(_wake)
+
+            scope = InterruptScope(cancel_main_task)
+            with scope:
+                try:
+                    return loop.run_until_complete(task)
+                except asyncio.CancelledError:
+                    if scope.count and task.uncancel() == 0:
+                        raise KeyboardInterrupt from None
+                    raise
+
+    def close(self, timeout: float) -> list[str]:
+        if self.loop.is_running():
+            raise RuntimeError(
+                "Runner.close() cannot be called while the runner's loop is "
+                "running; leave the coroutine first"
+            )
+        with self._turn:
+            return finalize_loop(self.loop, self._executor, timeout)
+
+
+def _wake() -> None:
+    """Does nothing: scheduling it wakes the loop from select()."""

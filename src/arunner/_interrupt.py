@@ -1,0 +1,102 @@
+"""SIGINT -> cancel the main task -> KeyboardInterrupt, for both engines.
+
+This follows "Handling Keyboard Interruption" in the asyncio docs: while a
+``run`` is in progress, the first interrupt cancels the main task so that its
+``try/finally`` and ``except CancelledError`` blocks run, and a second
+interrupt raises ``KeyboardInterrupt`` at once.  The engines supply what
+"cancel" means for them; this module owns the counting, the handler
+installation and the last-resort rescue of a thread stuck in a tight loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+__all__ = ["InterruptScope", "raise_in_thread"]
+
+
+class InterruptScope:
+    """Counts the interrupts that arrive during one ``run``.
+
+    The first interrupt calls ``on_first`` (which requests cancellation of
+    the main task) and returns, so the waiting code carries on and sees the
+    task end.  Every later one raises ``KeyboardInterrupt`` on the spot:
+    that is the user's way out of code that ignores cancellation.
+
+    Used as a context manager it installs itself as the SIGINT handler, but
+    only where asyncio.Runner would: in the main thread, and only over
+    Python's default handler, so an application's own handler is never
+    replaced.  Interrupts that still arrive as a ``KeyboardInterrupt`` (a
+    foreign handler, or ``_thread.interrupt_main`` before the handler was
+    in place) are fed to :meth:`absorb` by the engine.
+    """
+
+    __slots__ = ("_installed", "_on_first", "count")
+
+    def __init__(self, on_first: Callable[[], None]) -> None:
+        self.count = 0
+        self._on_first = on_first
+        self._installed = False
+
+    def interrupt(self) -> None:
+        """Register one interrupt: the first requests cancellation, later ones raise."""
+        self.count += 1
+        if self.count == 1:
+            self._on_first()
+            return
+        raise KeyboardInterrupt
+
+    def absorb(self) -> bool:
+        """Account for a ``KeyboardInterrupt`` that reached the engine.
+
+        Returns True when it was the first interrupt (cancellation has been
+        requested and waiting should go on), False when the engine should
+        let it propagate.  A ``KeyboardInterrupt`` raised by this scope's
+        own handler already counted as the second interrupt.
+        """
+        if self._installed and self.count >= 2:
+            return False
+        self.count += 1
+        if self.count == 1:
+            self._on_first()
+            return True
+        return False
+
+    def _handle_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupt()
+
+    def __enter__(self) -> InterruptScope:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            try:
+                signal.signal(signal.SIGINT, self._handle_sigint)
+            except ValueError:  # embedded interpreters without signal support
+                return self
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:
+            self._installed = False
+            if signal.getsignal(signal.SIGINT) == self._handle_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> bool:
+    """Raise ``exc_type`` in another thread at its next Python bytecode.
+
+    This is how a runner thread stuck in ``while True: pass`` is rescued
+    after a second interrupt.  It reaches pure-Python loops; code blocked in
+    C (``time.sleep``, a socket read) sees it only when the call returns.
+    Returns whether a thread with that id was found.
+    """
+    found = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc_type)
+    )
+    return bool(found)

@@ -1,0 +1,71 @@
+"""Shared fixtures: runners for both engines and a real SIGINT sender."""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import arunner
+
+
+@pytest.fixture(params=["inline", "thread"])
+def runner(request: pytest.FixtureRequest) -> Iterator[arunner.Runner]:
+    """A runner for each engine, closed after the test."""
+    r = arunner.Runner(mode=request.param)
+    yield r
+    r.close()
+
+
+class Interrupter:
+    """Sends real SIGINTs to the main thread once a coroutine proves it started."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def after(self, started: threading.Event, count: int = 1, gap: float = 0.2) -> None:
+        """Once ``started`` is set, send ``count`` SIGINTs ``gap`` seconds apart."""
+        self._spawn(started, count, gap, self._sigint)
+
+    def after_flag_only(self, started: threading.Event) -> None:
+        """Interrupt the way Windows does: set the flag, wake nothing."""
+        self._spawn(started, 1, 0.0, _thread.interrupt_main)
+
+    @staticmethod
+    def _sigint() -> None:
+        main = threading.main_thread().ident
+        assert main is not None
+        signal.pthread_kill(main, signal.SIGINT)
+
+    def _spawn(
+        self,
+        started: threading.Event,
+        count: int,
+        gap: float,
+        send: Callable[[], None],
+    ) -> None:
+        def go() -> None:
+            if not started.wait(10):
+                return
+            for _ in range(count):
+                time.sleep(gap)
+                send()
+
+        thread = threading.Thread(target=go, name="test-interrupter", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(10)
+
+
+@pytest.fixture
+def interrupter() -> Iterator[Interrupter]:
+    sender = Interrupter()
+    yield sender
+    sender.join()

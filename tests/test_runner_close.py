@@ -1,0 +1,273 @@
+"""close(): nothing pending is lost, nothing hangs, problems become warnings."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import arunner
+
+
+async def noop() -> None:
+    await asyncio.sleep(0)
+
+
+def test_close_is_idempotent_and_later_calls_raise(runner: arunner.Runner) -> None:
+    runner.run(noop())
+    runner.close()
+    runner.close()
+    assert runner.closed
+    assert "closed" in repr(runner)
+    with pytest.raises(RuntimeError, match="Runner is closed"):
+        runner.run(noop())
+    with pytest.raises(RuntimeError, match="Runner is closed"):
+        runner.get_loop()
+
+
+def test_close_before_first_use_creates_nothing() -> None:
+    runner = arunner.Runner(mode="thread")
+    runner.close()
+    assert runner.engine is None
+    with pytest.raises(RuntimeError, match="Runner is closed"):
+        runner.run(noop())
+
+
+def test_context_manager_closes(runner: arunner.Runner) -> None:
+    with runner as entered:
+        assert entered is runner
+        loop = runner.get_loop()
+    assert loop.is_closed()
+    assert runner.closed
+
+
+def test_close_cancels_pending_tasks_and_their_cleanup_runs(
+    runner: arunner.Runner,
+) -> None:
+    events: list[str] = []
+
+    async def pending(i: int) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0)  # cleanup may await
+            events.append(f"cleanup {i}")
+
+    keep: list[asyncio.Task[None]] = []
+
+    async def spawn() -> None:
+        keep.extend(asyncio.create_task(pending(i)) for i in range(3))
+        await asyncio.sleep(0)
+
+    runner.run(spawn())
+    runner.close()
+    assert sorted(events) == ["cleanup 0", "cleanup 1", "cleanup 2"]
+
+
+def test_close_finalises_async_generators(runner: arunner.Runner) -> None:
+    events: list[str] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            events.append("agen finalised")
+
+    async def take_one() -> int:
+        agen = numbers()
+        first = await agen.__anext__()
+        runner_keep.append(agen)  # keep it alive and unfinished
+        return first
+
+    runner_keep: list[object] = []
+    assert runner.run(take_one()) == 1
+    runner.close()
+    assert events == ["agen finalised"]
+
+
+def test_close_shuts_down_the_executor_within_the_timeout() -> None:
+    release = threading.Event()
+    for mode in ("inline", "thread"):
+        runner = arunner.Runner(mode=mode, shutdown_timeout=0.3)  # type: ignore[arg-type]
+
+        async def start_blocking_job() -> None:
+            loop = asyncio.get_running_loop()
+            loop.run_in_executor(None, release.wait, 30)
+
+        runner.run(start_blocking_job())
+        begin = time.monotonic()
+        with pytest.warns(RuntimeWarning, match="executor jobs were still running"):
+            runner.close()
+        assert time.monotonic() - begin < 5
+    release.set()
+
+
+def test_close_waits_for_quick_executor_jobs(runner: arunner.Runner) -> None:
+    done: list[str] = []
+
+    async def start_job() -> None:
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, lambda: (time.sleep(0.1), done.append("job")))
+
+    runner.run(start_job())
+    runner.close()
+    assert done == ["job"]
+
+
+def test_a_failure_inside_close_is_a_warning_not_lost(runner: arunner.Runner) -> None:
+    async def bad_cleanup() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            raise OSError("cleanup broke")
+
+    keep: list[asyncio.Task[None]] = []
+
+    async def spawn() -> None:
+        keep.append(asyncio.create_task(bad_cleanup(), name="bad-cleanup"))
+        await asyncio.sleep(0)
+
+    runner.run(spawn())
+    with pytest.warns(
+        RuntimeWarning, match="'bad-cleanup' failed while being cancelled"
+    ):
+        runner.close()
+
+
+def test_cleanup_that_never_ends_is_abandoned_at_the_timeout_with_a_warning() -> None:
+    for mode in ("inline", "thread"):
+        runner = arunner.Runner(mode=mode, shutdown_timeout=0.3)  # type: ignore[arg-type]
+
+        async def endless_cleanup() -> None:
+            try:
+                await asyncio.sleep(60)
+            finally:
+                await asyncio.sleep(60)
+
+        async def spawn(keep: list[asyncio.Task[None]]) -> None:
+            keep.append(asyncio.create_task(endless_cleanup(), name="endless"))
+            await asyncio.sleep(0)
+
+        runner.run(spawn([]))
+        begin = time.monotonic()
+        with pytest.warns(RuntimeWarning, match="'endless' did not finish its cleanup"):
+            runner.close()
+        assert time.monotonic() - begin < 5
+
+
+def test_close_stops_and_joins_the_worker_thread() -> None:
+    runner = arunner.Runner(mode="thread")
+    runner.run(noop())
+    thread = runner.thread
+    assert thread is not None
+    assert thread.is_alive()
+    runner.close()
+    assert not thread.is_alive()
+
+
+def test_close_from_the_loop_thread_is_refused() -> None:
+    with arunner.Runner(mode="thread") as runner:
+
+        async def close_from_inside() -> None:
+            runner.close()
+
+        with pytest.raises(RuntimeError, match="own loop thread"):
+            runner.run(close_from_inside())
+
+
+def test_close_while_another_thread_waits_ends_that_wait() -> None:
+    runner = arunner.Runner(mode="thread")
+    started = threading.Event()
+    outcome: list[BaseException] = []
+
+    async def long() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    def wait_in_thread() -> None:
+        try:
+            runner.run(long())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_in_thread)
+    waiter.start()
+    assert started.wait(10)
+    runner.close()
+    waiter.join(10)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], asyncio.CancelledError)
+
+
+# -- background tasks ----------------------------------------------------------------
+
+
+def test_background_task_handle(runner: arunner.Runner) -> None:
+    async def work(x: int) -> int:
+        await asyncio.sleep(0.05)
+        return x * 2
+
+    handle = runner.start(work(21), name="doubler")
+    assert handle.name == "doubler"
+    assert "doubler" in repr(handle)
+    assert handle.result(timeout=10) == 42
+    assert handle.done()
+
+    later = runner.start(work(5))
+
+    async def await_handle() -> int:
+        return await later
+
+    assert runner.run(await_handle()) == 10
+
+
+def test_background_task_result_timeout_and_cancel(runner: arunner.Runner) -> None:
+    handle = runner.start(asyncio.sleep(60))
+    with pytest.raises(TimeoutError):
+        handle.result(timeout=0.05)
+    assert not handle.done()
+    assert handle.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        handle.result(timeout=10)
+    assert handle.cancelled()
+    assert not handle.cancel()
+
+
+# -- forgotten runners -------------------------------------------------------------
+
+
+def test_a_forgotten_runner_is_closed_at_interpreter_exit(tmp_path: Path) -> None:
+    marker = tmp_path / "cleanup.txt"
+    script = textwrap.dedent(
+        f"""
+        import asyncio, pathlib, arunner
+        runner = arunner.Runner(mode="thread")
+        async def pending():
+            try:
+                await asyncio.sleep(60)
+            finally:
+                pathlib.Path({str(marker)!r}).write_text("cleanup ran")
+        runner.start(pending())
+        print("started", flush=True)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "started\n"
+    assert marker.read_text() == "cleanup ran"
+    assert "destroyed but it is pending" not in proc.stderr
+    assert proc.stderr == ""
