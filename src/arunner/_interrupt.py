@@ -10,11 +10,21 @@ installation and the last-resort rescue of a thread stuck in a tight loop.
 
 from __future__ import annotations
 
+# The C module under ``signal``: its functions take and return plain ints
+# and handlers, while the ``signal`` wrappers convert to and from enums on
+# every call, which costs more than the rest of a thread hand-off.  The
+# handler objects are the same ones.
+import _signal  # type: ignore[import-not-found]
 import ctypes
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
+
+_getsignal: Callable[[int], Any] = _signal.getsignal
+_setsignal: Callable[[int, Any], Any] = _signal.signal
+_SIGINT = int(signal.SIGINT)
 
 __all__ = ["InterruptScope", "raise_in_thread"]
 
@@ -71,11 +81,11 @@ class InterruptScope:
 
     def __enter__(self) -> InterruptScope:
         if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            _getsignal(_SIGINT) is signal.default_int_handler
+            and threading.get_ident() == threading.main_thread().ident
         ):
             try:
-                signal.signal(signal.SIGINT, self._handle_sigint)
+                _setsignal(_SIGINT, self._handle_sigint)
             except ValueError:  # embedded interpreters without signal support
                 return self
             self._installed = True
@@ -84,8 +94,8 @@ class InterruptScope:
     def __exit__(self, *exc_info: object) -> None:
         if self._installed:
             self._installed = False
-            if signal.getsignal(signal.SIGINT) == self._handle_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if _getsignal(_SIGINT) == self._handle_sigint:
+                _setsignal(_SIGINT, signal.default_int_handler)
 
 
 def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> bool:

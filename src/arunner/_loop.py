@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from arunner._tasks import install_task_clock
+
 __all__ = ["LoopFactory", "finalize_loop", "new_loop"]
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
@@ -43,6 +45,7 @@ def new_loop(
         raise TypeError(f"loop_factory must return an asyncio event loop, got {loop!r}")
     if debug is not None:
         loop.set_debug(debug)
+    install_task_clock(loop)
     executor = concurrent.futures.ThreadPoolExecutor(
         thread_name_prefix="arunner-executor"
     )

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 
 from arunner._inline import InlineEngine
 from arunner._loop import LoopFactory
+from arunner._tasks import TaskInfo, snapshot
 from arunner._thread import ThreadEngine
 
 __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "MODES", "BackgroundTask", "Runner"]
@@ -196,6 +197,13 @@ class Runner:
         engine = self._engine or self._lazy_init(coro)
         task = self.run(_create_task(_as_coroutine(coro, engine.loop), name))
         return BackgroundTask(self, task)
+
+    def tasks(self) -> list[TaskInfo]:
+        """The runner's live tasks, oldest first: name, state, age, where.
+
+        Taken on the loop's own thread, so it waits for the loop like a run.
+        """
+        return self.run(snapshot())
 
     # -- internals --------------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""Compiling what ``%arun``/``%%arun`` run into coroutines for the runner.
+
+A ``%%arun`` body is compiled the way IPython compiles a top-level-await
+cell (``PyCF_ALLOW_TOP_LEVEL_AWAIT``), except that a trailing expression is
+split off and evaluated for its value, which the magic returns so that
+IPython displays it and stores it in ``Out`` like any cell's result.
+A ``%arun`` expression is evaluated *on the runner* and then awaited, so
+``%arun asyncio.gather(a(), b())`` builds its tasks on the runner's loop.
+
+Nothing here knows about IPython: the magic passes source text that IPython
+has already transformed and a filename it has registered with linecache.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any
+
+__all__ = [
+    "CellCode",
+    "compile_cell",
+    "compile_expression",
+    "in_cell",
+    "run_cell",
+    "run_expression",
+]
+
+_ASYNC_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+def _is_async(code: CodeType) -> bool:
+    return bool(code.co_flags & inspect.CO_COROUTINE)
+
+
+@dataclass(frozen=True)
+class CellCode:
+    """A compiled cell: its statements, and its trailing expression if any."""
+
+    body: CodeType | None
+    last: CodeType | None
+
+
+def compile_cell(
+    source: str, filename: str, *, first_line: int = 1, flags: int = 0
+) -> CellCode:
+    """Compile a cell body whose first line is line ``first_line`` of ``filename``."""
+    tree = ast.parse(source, filename, "exec", type_comments=False)
+    ast.increment_lineno(tree, first_line - 1)
+    last = None
+    trailing = tree.body[-1] if tree.body else None
+    if isinstance(trailing, ast.Expr):
+        tree.body.pop()
+        expression = ast.Expression(trailing.value)
+        last = compile(
+            expression, filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
+        )
+    body = (
+        compile(tree, filename, "exec", flags | _ASYNC_FLAGS, dont_inherit=True)
+        if tree.body
+        else None
+    )
+    return CellCode(body, last)
+
+
+def compile_expression(source: str, filename: str, *, flags: int = 0) -> CodeType:
+    """Compile the expression of a ``%arun`` line; it may itself use ``await``."""
+    code: CodeType = compile(
+        source.strip(), filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
+    )
+    return code
+
+
+async def run_cell(
+    code: CellCode, globals_: dict[str, Any], locals_: dict[str, Any]
+) -> object:
+    """Execute a compiled cell on the running loop; return its last value."""
+    __tracebackhide__ = True
+    if code.body is not None:
+        executed = eval(code.body, globals_, locals_)  # noqa: S307 - the user's cell
+        if _is_async(code.body):
+            await executed
+    if code.last is None:
+        return None
+    value = eval(code.last, globals_, locals_)  # noqa: S307 - the user's cell
+    if _is_async(code.last):
+        value = await value
+    return value
+
+
+async def run_expression(
+    code: CodeType, source: str, globals_: dict[str, Any], locals_: dict[str, Any]
+) -> object:
+    """Evaluate a ``%arun`` expression on the running loop and await its value."""
+    __tracebackhide__ = True
+    value = eval(code, globals_, locals_)  # noqa: S307 - the user's expression
+    if _is_async(code):  # `%arun await x`: the expression awaited already
+        return await value
+    if not inspect.isawaitable(value):
+        raise TypeError(not_awaitable_message(source.strip(), value))
+    return await value
+
+
+def not_awaitable_message(source: str, value: object) -> str:
+    """Say what ``%arun EXPR`` got instead of an awaitable, and what to write."""
+    if inspect.iscoroutinefunction(value):
+        return (
+            f"%arun {source}: {source!r} is a coroutine function, not a coroutine; "
+            f"call it: %arun {source}()"
+        )
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return (
+        f"%arun {source}: expected an awaitable (a coroutine, Task or Future) but "
+        f"the expression gave {type(value).__name__} {shown}. Write an "
+        "expression that returns a coroutine, such as '%arun fetch()', or use "
+        "%%arun for a block of statements."
+    )
+
+
+async def in_cell(
+    awaitable: Coroutine[Any, Any, Any],
+    route: Callable[[], None] | None,
+    timeout: float | None,
+) -> object:
+    """Run a cell's coroutine with its output routed to the cell, within a timeout.
+
+    ``route`` runs first, inside the task's context, so that everything the
+    coroutine prints or displays, and every task it starts, reports to the
+    cell that started it.
+    """
+    __tracebackhide__ = True
+    if route is not None:
+        route()
+    if timeout is None:
+        return await awaitable
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            return await awaitable
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise TimeoutError(
+            f"did not finish within --timeout {timeout:g} s and was cancelled"
+        ) from None

@@ -1,0 +1,436 @@
+"""The IPython extension: ``%arun``/``%%arun`` on one persistent runner per shell.
+
+This is the only module that knows IPython.  ``ARunMagics`` owns the
+shell's :class:`~arunner.Runner` (created on first use, closed on unload,
+replaced when its configuration changes) and turns lines and cells into
+coroutines for it.  Configure it like any IPython configurable, e.g.
+``c.ARunMagics.mode = "thread"`` in a config file or
+``%config ARunMagics.loop_factory = "uvloop.new_event_loop"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any, cast
+
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, TraitError, Unicode, observe, validate
+
+from arunner._cell import (
+    compile_cell,
+    compile_expression,
+    in_cell,
+    run_cell,
+    run_expression,
+)
+from arunner._routing import capture_route
+from arunner._tasks import TaskTable, cancel_tasks
+from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Runner
+
+__all__ = [
+    "ARunMagics",
+    "get_runner",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_USAGE = """\
+Usage:
+  %arun EXPR            run the awaitable EXPR on the runner and return its value
+  x = %arun fetch()     keep the result
+  %%arun                run the whole cell as one coroutine (top-level await)
+  %arun -b EXPR         start EXPR in the background and return a handle
+  %arun --tasks         list the runner's live tasks
+  %arun --status        show the engine, loop and thread
+Type %arun? for every option."""
+
+
+def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
+    """Resolve "module.attr" or "module:attr" to a callable; "" means the default."""
+    if not spec:
+        return None
+    module_name, sep, attribute = spec.partition(":")
+    if not sep:
+        module_name, _, attribute = spec.rpartition(".")
+    try:
+        if not module_name or not attribute:
+            raise ImportError("expected 'module.function'")
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise TraitError(
+            f"ARunMagics.loop_factory: cannot import {spec!r} ({exc}). Set it to "
+            "the import string of a function returning a new event loop, such "
+            "as 'uvloop.new_event_loop', or to '' for asyncio's default."
+        ) from None
+    if not callable(factory):
+        raise TraitError(f"ARunMagics.loop_factory: {spec!r} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+@magics_class
+class ARunMagics(Magics):
+    """Runs coroutines and cells on one persistent asyncio runner per shell."""
+
+    mode = Enum(
+        (*MODES,),
+        default_value="auto",
+        help="""Where the runner's loop runs. 'auto': in a dedicated thread when
+        the shell already runs a loop (every Jupyter kernel), else in the
+        calling thread. 'thread': always a dedicated thread. 'inline': always the
+        calling thread, which a kernel refuses with asyncio's 'cannot be called
+        from a running event loop' error.""",
+    ).tag(config=True)
+
+    loop_factory = Unicode(
+        "",
+        help="""Import string of a function that returns a new event loop, such
+        as 'uvloop.new_event_loop'. Empty: asyncio.new_event_loop.""",
+    ).tag(config=True)
+
+    debug = Bool(
+        None,
+        allow_none=True,
+        help="asyncio debug mode of the loop; None: PYTHONASYNCIODEBUG decides.",
+    ).tag(config=True)
+
+    shutdown_timeout = Float(
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        help="""Seconds that closing the runner may take (kernel shutdown or
+        restart, %unload_ext, --restart): pending tasks are cancelled and their
+        cleanup runs, async generators and the executor are finished.""",
+    ).tag(config=True)
+
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._runner: Runner | None = None
+
+    # -- the runner -------------------------------------------------------------
+
+    @property
+    def runner(self) -> Runner:
+        """The shell's runner, created with the current configuration on first use."""
+        if self._runner is None or self._runner.closed:
+            self._runner = Runner(
+                mode=self.mode,
+                loop_factory=_import_loop_factory(self.loop_factory),
+                debug=self.debug,
+                shutdown_timeout=self.shutdown_timeout,
+            )
+        return self._runner
+
+    def close(self) -> list[str]:
+        """Close the runner (pending tasks are cancelled, their cleanup runs).
+
+        Returns the names of the tasks that were still pending.
+        """
+        runner, self._runner = self._runner, None
+        if runner is None or runner.engine is None:
+            if runner is not None:
+                runner.close()
+            return []
+        try:
+            pending = [t.name for t in runner.tasks()]
+        except RuntimeError:  # blocked or already closed: close() reports it
+            pending = []
+        runner.close()
+        return pending
+
+    @validate("loop_factory")
+    def _check_loop_factory(self, proposal: dict[str, Any]) -> str:
+        _import_loop_factory(proposal["value"])
+        return str(proposal["value"])
+
+    @validate("shutdown_timeout")
+    def _check_shutdown_timeout(self, proposal: dict[str, Any]) -> float:
+        if not proposal["value"] > 0:
+            raise TraitError(
+                "ARunMagics.shutdown_timeout must be a positive number of seconds"
+            )
+        return float(proposal["value"])
+
+    @observe("mode", "loop_factory", "debug")
+    def _configuration_changed(self, change: dict[str, Any]) -> None:
+        """A new setting takes effect at the next call, on a fresh runner."""
+        if self._runner is None:
+            return
+        cancelled = self.close()
+        if cancelled:
+            warnings.warn(
+                f"arunner: ARunMagics.{change['name']} changed to {change['new']!r}; "
+                f"the runner was restarted and {len(cancelled)} pending task(s) "
+                f"were cancelled: {', '.join(cancelled)}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    @observe("shutdown_timeout")
+    def _shutdown_timeout_changed(self, change: dict[str, Any]) -> None:
+        if self._runner is not None:
+            self._runner.shutdown_timeout = change["new"]
+
+    # -- the magic ----------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "-t",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="Cancel the coroutine after SECONDS and raise TimeoutError.",
+    )
+    @argument(
+        "-b",
+        "--background",
+        action="store_true",
+        help="""Start as a background task and return a handle at once: done(),
+        cancel(), result(timeout) work from the notebook, and 'await handle'
+        works in later %%arun cells.""",
+    )
+    @argument("-n", "--name", help="Name of the background task (with -b).")
+    @argument(
+        "--tasks",
+        action="store_true",
+        help="List the runner's live tasks: name, state, age, where each waits.",
+    )
+    @argument(
+        "--cancel", metavar="NAME|all", help="Cancel the task(s) called NAME, or all."
+    )
+    @argument(
+        "--status",
+        action="store_true",
+        help="Show the engine, loop type, thread, debug mode and task count.",
+    )
+    @argument(
+        "--restart",
+        action="store_true",
+        help="Close the runner (pending tasks are cancelled) and start a fresh one.",
+    )
+    @no_var_expand
+    @line_cell_magic
+    def arun(self, line: str = "", cell: str | None = None) -> object:
+        """Run asyncio code on this shell's persistent runner.
+
+        ``%arun EXPR`` evaluates EXPR on the runner, awaits it and returns its
+        value, so ``x = %arun fetch()`` works. ``%%arun`` runs the whole cell
+        as one coroutine: top-level ``await``, ``async for`` and ``async with``
+        work, names land in the user namespace and the last expression is
+        displayed. Every call shares one event loop and one contextvars
+        context, so state set in one cell is there in the next. The stop
+        button cancels the running coroutine: its cleanup runs, then
+        KeyboardInterrupt; a second interrupt leaves at once.
+        """
+        __tracebackhide__ = True
+        options, code = self._parse(line)
+        if cell is not None:
+            if code:
+                raise UsageError(
+                    f"%%arun takes only options on its first line; move {code!r} "
+                    "into the cell body"
+                )
+            if self._action(options) is not None:
+                raise UsageError(
+                    "--tasks, --status, --cancel and --restart are for the line "
+                    "magic: write them as '%arun --tasks' in a cell of their own"
+                )
+            return self._run(self._cell_coroutine(line, cell), options)
+        action = self._action(options)
+        if action is not None:
+            if code:
+                raise UsageError(f"--{action} takes no code; got {code!r}")
+            return getattr(self, f"_do_{action}")(options)
+        if not code:
+            print(_USAGE)
+            return None
+        return self._run(self._expression_coroutine(code), options)
+
+    # -- parsing -------------------------------------------------------------------
+
+    def _parse(self, line: str) -> tuple[argparse.Namespace, str]:
+        """Split leading options from the code that follows, keeping it verbatim.
+
+        argparse would re-split the code on spaces and lose its quoting, so
+        only the option tokens go through the parser.
+        """
+        parser = self.arun.parser
+        takes_value = {
+            option
+            for action in parser._actions
+            if action.nargs != 0
+            for option in action.option_strings
+        }
+        option_tokens: list[str] = []
+        code = ""
+        expecting_value = False
+        for match in re.finditer(r"\S+", line):
+            word = match.group()
+            if expecting_value:
+                option_tokens.append(word)
+                expecting_value = False
+            elif word == "--":
+                code = line[match.end() :]
+                break
+            elif word.startswith("-") and not word[1:2].isdigit():
+                option_tokens.append(word)
+                expecting_value = word in takes_value
+            else:
+                code = line[match.start() :]
+                break
+        options = parser.parse_args(option_tokens)
+        if options.timeout is not None and not options.timeout > 0:
+            raise UsageError(
+                f"--timeout needs a positive number of seconds; got {options.timeout}"
+            )
+        if options.name is not None and not options.background:
+            raise UsageError("--name names a background task: use it with -b")
+        return options, code.strip()
+
+    @staticmethod
+    def _action(options: argparse.Namespace) -> str | None:
+        chosen = [
+            name
+            for name in ("tasks", "status", "restart", "cancel")
+            if getattr(options, name) not in (None, False)
+        ]
+        if len(chosen) > 1:
+            raise UsageError(f"use one of --{', --'.join(chosen)} at a time")
+        if chosen and (options.background or options.timeout is not None):
+            raise UsageError(f"--{chosen[0]} cannot be combined with -b or --timeout")
+        return chosen[0] if chosen else None
+
+    # -- running code ------------------------------------------------------------------
+
+    def _cell_coroutine(self, line: str, cell: str) -> Any:
+        shell = self.shell
+        assert shell is not None
+        header = f"%%arun {line}".rstrip()
+        transformed = shell.transform_cell(cell)
+        filename = shell.compile.cache(
+            f"{header}\n{transformed}",
+            shell.execution_count,
+            raw_code=f"{header}\n{cell}",
+        )
+        code = compile_cell(
+            transformed, filename, first_line=2, flags=shell.compile.flags
+        )
+        return run_cell(code, shell.user_global_ns, shell.user_ns)
+
+    def _expression_coroutine(self, expression: str) -> Any:
+        shell = self.shell
+        assert shell is not None
+        filename = shell.compile.cache(expression, shell.execution_count)
+        code = compile_expression(expression, filename, flags=shell.compile.flags)
+        return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
+
+    def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
+        __tracebackhide__ = True
+        main = in_cell(coroutine, capture_route(self.shell), options.timeout)
+        if options.background:
+            return self.runner.start(main, name=options.name)
+        return self.runner.run(main)
+
+    # -- actions -------------------------------------------------------------------
+
+    def _do_tasks(self, options: argparse.Namespace) -> TaskTable:
+        runner = self._runner
+        if runner is None or runner.engine is None:
+            return TaskTable([])
+        return TaskTable(runner.tasks())
+
+    def _do_status(self, options: argparse.Namespace) -> None:
+        runner = self._runner
+        lines = [f"mode:             {self.mode}"]
+        if runner is None or runner.engine is None:
+            lines.append("engine:           not started (starts on first use)")
+        else:
+            loop = runner.get_loop()
+            thread = runner.thread
+            lines += [
+                f"engine:           {runner.engine}",
+                f"loop:             {type(loop).__module__}.{type(loop).__qualname__}",
+                f"thread:           {thread.name if thread else 'the calling thread'}",
+                f"debug:            {loop.get_debug()}",
+                f"tasks:            {len(runner.tasks())}",
+            ]
+        lines.append(f"shutdown timeout: {self.shutdown_timeout:g} s")
+        print("\n".join(lines))
+
+    def _do_cancel(self, options: argparse.Namespace) -> None:
+        runner = self._runner
+        cancelled = (
+            []
+            if runner is None or runner.engine is None
+            else runner.run(cancel_tasks(options.cancel))
+        )
+        if not cancelled:
+            live = [] if runner is None or runner.engine is None else runner.tasks()
+            names = ", ".join(t.name for t in live) or "none"
+            raise UsageError(
+                f"no live task is called {options.cancel!r} (live tasks: {names}); "
+                "see %arun --tasks, or use --cancel all"
+            )
+        print(f"cancelled {len(cancelled)} task(s): {', '.join(cancelled)}")
+
+    def _do_restart(self, options: argparse.Namespace) -> None:
+        cancelled = self.close()
+        if cancelled:
+            print(
+                f"restarted the runner; cancelled {len(cancelled)} pending "
+                f"task(s): {', '.join(cancelled)}"
+            )
+        else:
+            print("restarted the runner; no tasks were pending")
+
+
+# -- the extension -----------------------------------------------------------------
+
+
+def _magics(shell: InteractiveShell) -> ARunMagics | None:
+    magics = shell.magics_manager.registry.get(ARunMagics.__name__)
+    return magics if isinstance(magics, ARunMagics) else None
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    if _magics(shell) is None:
+        shell.register_magics(ARunMagics(shell=shell))
+
+
+def unload_ipython_extension(shell: InteractiveShell) -> None:
+    magics = _magics(shell)
+    if magics is None:
+        return
+    cancelled = magics.close()
+    if cancelled:
+        names = ", ".join(cancelled)
+        print(f"arunner: cancelled {len(cancelled)} pending task(s): {names}")
+    manager = shell.magics_manager
+    del manager.registry[ARunMagics.__name__]
+    for kind in ("line", "cell"):
+        manager.magics[kind].pop("arun", None)
+    configurables = cast("list[object]", shell.configurables)  # mistyped upstream
+    if magics in configurables:
+        configurables.remove(magics)
+
+
+def get_runner() -> Runner:
+    """Return the runner behind ``%arun`` in the current IPython shell."""
+    from IPython.core.getipython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError(
+            "arunner.get_runner() needs a running IPython shell; elsewhere, "
+            "create your own arunner.Runner()"
+        )
+    magics = _magics(shell)
+    if magics is None:
+        raise RuntimeError(
+            "arunner is not loaded in this shell: run %load_ext arunner first"
+        )
+    return magics.runner
