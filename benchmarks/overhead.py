@@ -128,7 +128,9 @@ def measure(rounds: int, calls: int) -> tuple[list[Comparison], dict[str, float]
                 for _ in range(calls):
                     call()
                 per_round[name].append((time.perf_counter() - begin) / calls)
-    medians = {name: statistics.median(times) * 1e6 for name, times in per_round.items()}
+    medians = {
+        name: statistics.median(times) * 1e6 for name, times in per_round.items()
+    }
     results = []
     for comparison in COMPARISONS:
         if comparison.baseline not in per_round:
@@ -136,7 +138,9 @@ def measure(rounds: int, calls: int) -> tuple[list[Comparison], dict[str, float]
         ratios = [
             m / b
             for m, b in zip(
-                per_round[comparison.method], per_round[comparison.baseline], strict=True
+                per_round[comparison.method],
+                per_round[comparison.baseline],
+                strict=True,
             )
         ]
         comparison.ratio = statistics.median(ratios)

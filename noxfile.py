@@ -1,0 +1,111 @@
+"""Every check arunner runs, as nox sessions (``scripts/dev.py test`` runs them all).
+
+Sessions:
+  lint                          ruff format --check, ruff check, mypy --strict
+  tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
+  tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
+
+Each test session writes a JUnit report under .reports/, which
+``scripts/dev.py`` adds up into one closing line.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+REPORTS = ROOT / ".reports"
+
+#: ipykernel/IPython pairs the test tiers run against.
+KERNEL_FLAVOURS = {
+    "ipykernel7": ["ipykernel>=7.4", "ipython>=9"],
+    "ipykernel6": ["ipykernel>=6.29,<6.30", "ipython>=8.12,<9"],
+}
+
+#: The tiers that run on every interpreter and kernel flavour.
+MATRIX_TIERS = ["tests/unit", "tests/shell", "tests/kernel", "tests/terminal"]
+
+
+def _version_of(python: str) -> str | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def interpreters() -> dict[str, str]:
+    """Every CPython 3.11+ on this machine: "3.12" -> its executable.
+
+    pyenv installs that are not on PATH count too, because a fresh clone on
+    a machine with pyenv should test everything it has.
+    """
+    candidates = [sys.executable]
+    candidates += [shutil.which(f"python3.{minor}") or "" for minor in range(11, 20)]
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates += sorted(
+        glob.glob(f"{pyenv_root}/versions/3.1[1-9]*/bin/python3.1[1-9]")
+    )
+    found: dict[str, str] = {}
+    for candidate in filter(None, candidates):
+        version = _version_of(candidate)
+        if version and tuple(map(int, version.split("."))) >= (3, 11):
+            found.setdefault(version, candidate)
+    return dict(sorted(found.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
+
+
+PYTHONS = interpreters()
+OLDEST = next(iter(PYTHONS))
+
+
+def install(session: nox.Session, *requirements: str) -> None:
+    session.install("-e", ".[test]", *requirements)
+
+
+def pytest(session: nox.Session, *args: str) -> None:
+    """Run pytest, keeping a JUnit report named after the session."""
+    REPORTS.mkdir(exist_ok=True)
+    report = REPORTS / f"{session.name}.xml"
+    session.run("pytest", f"--junitxml={report}", *args, *session.posargs)
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def lint(session: nox.Session) -> None:
+    """ruff (format and lint) and mypy strict on src."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+def _register_test_session(version: str, python: str, flavour: str) -> None:
+    def tests(session: nox.Session) -> None:
+        install(session, *KERNEL_FLAVOURS[flavour])
+        pytest(session, *MATRIX_TIERS)
+
+    tests.__doc__ = (
+        f"Unit, shell, kernel and terminal tiers on Python {version}, {flavour}."
+    )
+    nox.session(name=f"tests-{version}-{flavour}", python=python)(tests)
+
+
+for _version, _python in PYTHONS.items():
+    _register_test_session(_version, _python, "ipykernel7")
+_register_test_session(OLDEST, PYTHONS[OLDEST], "ipykernel6")

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The two commands of the README, on a machine that has only Python and pip.
+
+    python3 scripts/dev.py demo    # set up, then take the tour (the main job)
+    python3 scripts/dev.py test    # set up, then run every check and test
+
+Both create ``.venv`` with nox and uv on first use; nox builds one
+environment per session from PyPI.  ``test`` runs every nox session and
+ends with one line adding up the test counts of all of them.  Extra
+arguments go to nox, e.g. ``python3 scripts/dev.py test -s lint``.
+Standard library only: this runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+REPORTS = ROOT / ".reports"
+TOOLS = ["nox>=2024.10", "uv>=0.5"]
+
+
+def bin_path(name: str) -> Path:
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    return VENV / scripts / name
+
+
+def ensure_tools() -> None:
+    """Create .venv with nox and uv, once."""
+    marker = VENV / ".arunner-tools"
+    if marker.exists():
+        return
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file may meet any python3
+        sys.exit(f"arunner needs Python 3.11 or newer; this is {sys.version}")
+    print(f"setting up {VENV.relative_to(ROOT)} with {', '.join(TOOLS)}", flush=True)
+    venv.create(VENV, with_pip=True, clear=True)
+    subprocess.run(
+        [str(bin_path("python")), "-m", "pip", "install", "--quiet", *TOOLS],
+        check=True,
+    )
+    marker.write_text("ok\n")
+
+
+def nox(*args: str) -> int:
+    env = dict(
+        os.environ, PATH=f"{bin_path('python').parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    return subprocess.run(
+        [str(bin_path("nox")), *args], cwd=ROOT, env=env, check=False
+    ).returncode
+
+
+def totals() -> dict[str, int]:
+    """Add up the JUnit reports that the test sessions wrote."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for report in sorted(REPORTS.glob("*.xml")):
+        for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314 - ours
+            tests = int(suite.get("tests", 0))
+            failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skipped = int(suite.get("skipped", 0))
+            counts["failed"] += failed
+            counts["skipped"] += skipped
+            counts["passed"] += tests - failed - skipped
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test"}:
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    ensure_tools()
+    if command == "demo":
+        return nox("-s", "demo", *extra)
+    for stale in REPORTS.glob("*.xml"):
+        stale.unlink()
+    status = nox(*extra)
+    counts = totals()
+    print(
+        f"total: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped",
+        flush=True,
+    )
+    if status == 0 and counts["passed"] == 0:
+        print("no test ran", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
