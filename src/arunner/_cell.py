@@ -48,17 +48,23 @@ class CellCode:
 def compile_cell(
     source: str, filename: str, *, first_line: int = 1, flags: int = 0
 ) -> CellCode:
-    """Compile a cell body whose first line is line ``first_line`` of ``filename``."""
+    """Compile a cell body whose first line is line ``first_line`` of ``filename``.
+
+    A trailing expression becomes the cell's value unless a ``;`` follows
+    it, which silences it as in any IPython cell.
+    """
     tree = ast.parse(source, filename, "exec", type_comments=False)
-    ast.increment_lineno(tree, first_line - 1)
-    last = None
     trailing = tree.body[-1] if tree.body else None
-    if isinstance(trailing, ast.Expr):
+    last = None
+    if isinstance(trailing, ast.Expr) and not _silenced(source, trailing):
         tree.body.pop()
-        expression = ast.Expression(trailing.value)
+        expression = ast.increment_lineno(
+            ast.Expression(trailing.value), first_line - 1
+        )
         last = compile(
             expression, filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
         )
+    ast.increment_lineno(tree, first_line - 1)
     body = (
         compile(tree, filename, "exec", flags | _ASYNC_FLAGS, dont_inherit=True)
         if tree.body
@@ -73,6 +79,15 @@ def compile_expression(source: str, filename: str, *, flags: int = 0) -> CodeTyp
         source.strip(), filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
     )
     return code
+
+
+def _silenced(source: str, statement: ast.Expr) -> bool:
+    """Whether a ``;`` follows the statement on its last line."""
+    if statement.end_lineno is None or statement.end_col_offset is None:
+        return False
+    line = source.splitlines()[statement.end_lineno - 1]
+    rest = line.encode()[statement.end_col_offset :].decode()
+    return rest.lstrip().startswith(";")
 
 
 async def run_cell(

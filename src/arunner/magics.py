@@ -108,8 +108,8 @@ class ARunMagics(Magics):
     ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
+        self._runner: Runner | None = None  # before config observers can fire
         super().__init__(shell=shell, **kwargs)
-        self._runner: Runner | None = None
 
     # -- the runner -------------------------------------------------------------
 
@@ -313,20 +313,35 @@ class ARunMagics(Magics):
         transformed = shell.transform_cell(cell)
         filename = shell.compile.cache(
             f"{header}\n{transformed}",
-            shell.execution_count,
+            self._cell_number(),
             raw_code=f"{header}\n{cell}",
         )
         code = compile_cell(
-            transformed, filename, first_line=2, flags=shell.compile.flags
+            transformed,
+            filename,
+            first_line=2,
+            flags=shell.compile.flags,
         )
         return run_cell(code, shell.user_global_ns, shell.user_ns)
 
     def _expression_coroutine(self, expression: str) -> Any:
         shell = self.shell
         assert shell is not None
-        filename = shell.compile.cache(expression, shell.execution_count)
+        filename = shell.compile.cache(expression, self._cell_number())
         code = compile_expression(expression, filename, flags=shell.compile.flags)
         return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
+
+    def _cell_number(self) -> int:
+        """The In[N] of the running cell, so tracebacks say "Cell In[N]".
+
+        IPython 9 advances ``execution_count`` before running a cell and
+        IPython 8 after; the running cell's result knows its own number.
+        """
+        shell = self.shell
+        assert shell is not None
+        running = getattr(shell.displayhook, "exec_result", None)
+        count = getattr(running, "execution_count", None)
+        return count if isinstance(count, int) else int(shell.execution_count)
 
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True

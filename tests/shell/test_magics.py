@@ -1,0 +1,383 @@
+"""%arun and %%arun in an in-process IPython shell, through run_cell."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from IPython.core.error import UsageError
+
+import arunner
+from tests.shell.conftest import Shell
+
+SETUP = """
+import asyncio, contextvars
+var = contextvars.ContextVar("var", default="unset")
+async def double(x):
+    await asyncio.sleep(0)
+    return 2 * x
+"""
+
+
+@pytest.fixture
+def ready(shell: Shell) -> Shell:
+    shell.ok(SETUP)
+    return shell
+
+
+# -- loading -------------------------------------------------------------------
+
+
+def test_load_ext_registers_the_magics_and_a_lazy_runner(ready: Shell) -> None:
+    shell = ready
+    magics = shell.ip.magics_manager.magics
+    assert "arun" in magics["line"]
+    assert "arun" in magics["cell"]
+    runner = arunner.get_runner()
+    assert runner.engine is None  # nothing is created until the first call
+    shell.ok("%arun asyncio.sleep(0)")
+    assert arunner.get_runner() is runner
+    assert runner.engine == "inline"  # no loop runs in this shell's thread
+
+
+def test_get_runner_explains_when_the_extension_is_not_loaded(shell: Shell) -> None:
+    shell.ip.run_line_magic("unload_ext", "arunner")
+    try:
+        with pytest.raises(RuntimeError, match="run %load_ext arunner first"):
+            arunner.get_runner()
+        assert "arun" not in shell.ip.magics_manager.magics["line"]
+    finally:
+        shell.ip.run_line_magic("load_ext", "arunner")
+
+
+def test_unload_closes_the_runner_and_pending_cleanup_runs(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok(
+        "%%arun\n"
+        "events = []\n"
+        "async def pending():\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    finally:\n"
+        "        events.append('cleanup')\n"
+        "t = asyncio.create_task(pending(), name='pending-one')\n"
+        "await asyncio.sleep(0)"
+    )
+    runner = arunner.get_runner()
+    ready.ip.run_line_magic("unload_ext", "arunner")
+    ready.ip.run_line_magic("load_ext", "arunner")
+    assert runner.closed
+    assert ready.ns["events"] == ["cleanup"]
+    assert "cancelled 1 pending task(s): pending-one" in capsys.readouterr().out
+
+
+def test_reload_ext_leaves_no_second_loop_thread(shell: Shell) -> None:
+    shell.ok("%config ARunMagics.mode = 'thread'")
+    shell.ok("%arun asyncio.sleep(0)")
+    shell.ip.run_line_magic("reload_ext", "arunner")
+    shell.ok("%config ARunMagics.mode = 'thread'")
+    shell.ok("%arun asyncio.sleep(0)")
+    loops = [t for t in threading.enumerate() if t.name.startswith("arunner-loop-")]
+    assert len(loops) == 1
+
+
+# -- %arun ------------------------------------------------------------------------
+
+
+def test_line_magic_returns_the_value_and_assigns(ready: Shell) -> None:
+    assert ready.ok("%arun double(21)") == 42
+    ready.ok("x = %arun double(5)")
+    assert ready.ns["x"] == 10
+
+
+def test_line_magic_expression_keeps_its_quoting_and_braces(ready: Shell) -> None:
+    assert ready.ok("%arun asyncio.sleep(0, {'a  b': 'c   d'})") == {"a  b": "c   d"}
+
+
+def test_line_magic_builds_tasks_on_the_runners_loop(ready: Shell) -> None:
+    assert ready.ok("%arun asyncio.gather(double(1), double(2))") == [2, 4]
+
+
+def test_line_magic_accepts_await_in_the_expression(ready: Shell) -> None:
+    assert ready.ok("%arun await double(4)") == 8
+
+
+def test_non_awaitable_is_a_type_error_saying_what_to_write(ready: Shell) -> None:
+    error = ready.error("%arun 3 + 4")
+    assert isinstance(error, TypeError)
+    assert "the expression gave int 7" in str(error)
+    assert "%arun fetch()" in str(error)
+    assert ready.ok("%arun double(1)") == 2
+
+
+def test_coroutine_function_without_call_is_explained(ready: Shell) -> None:
+    error = ready.error("%arun double")
+    assert isinstance(error, TypeError)
+    assert "is a coroutine function, not a coroutine; call it" in str(error)
+
+
+def test_empty_line_prints_usage(
+    shell: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shell.ok("%arun") is None
+    out = capsys.readouterr().out
+    assert "Usage:" in out
+    assert "%%arun" in out
+
+
+def test_unknown_option_is_a_usage_error(shell: Shell) -> None:
+    error = shell.error("%arun --bogus fetch()")
+    assert isinstance(error, UsageError)
+    assert "--bogus" in str(error)
+
+
+def test_help_documents_the_options(shell: Shell) -> None:
+    doc = shell.ip.magics_manager.magics["line"]["arun"].__doc__
+    for option in ("--timeout", "--background", "--tasks", "--cancel", "--status"):
+        assert option in doc
+    assert "--restart" in doc
+
+
+# -- %%arun ----------------------------------------------------------------------------
+
+
+def test_cell_magic_top_level_await_async_for_and_async_with(ready: Shell) -> None:
+    ready.ok(
+        "%%arun\n"
+        "import contextlib\n"
+        "async def agen():\n"
+        "    for i in range(3):\n"
+        "        await asyncio.sleep(0)\n"
+        "        yield i\n"
+        "@contextlib.asynccontextmanager\n"
+        "async def managed():\n"
+        "    yield 'managed'\n"
+        "total = 0\n"
+        "async for i in agen():\n"
+        "    total += i\n"
+        "async with managed() as value:\n"
+        "    pass\n"
+        "loop_thread = __import__('threading').current_thread().name\n"
+        "doubled = await double(total)"
+    )
+    assert ready.ns["total"] == 3
+    assert ready.ns["value"] == "managed"
+    assert ready.ns["doubled"] == 6
+
+
+def test_cell_last_expression_is_displayed_and_stored_in_out(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = ready.run("%%arun\nx = await double(20)\nx + 2")
+    assert result.result == 42
+    assert ready.ns["_"] == 42
+    assert ready.ns["Out"][result.execution_count] == 42
+    assert "42" in capsys.readouterr().out
+
+
+def test_semicolon_suppresses_the_display(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    result = ready.run("%%arun\nx = await double(50)\nx;")
+    assert result.execution_count not in ready.ns["Out"]
+    assert "100" not in capsys.readouterr().out
+
+
+def test_ipython_syntax_works_inside_the_cell(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok(
+        "%%arun\n"
+        "%config ARunMagics.shutdown_timeout = 2.5\n"
+        "!echo shell-escape-ran\n"
+        "listing = !echo captured\n"
+        "await asyncio.sleep(0)"
+    )
+    assert "shell-escape-ran" in capsys.readouterr().out
+    assert list(ready.ns["listing"]) == ["captured"]
+    assert arunner.get_runner().shutdown_timeout == 2.5
+
+
+def test_context_var_set_after_await_persists_between_cells(ready: Shell) -> None:
+    ready.ok("%%arun\nawait asyncio.sleep(0)\nvar.set('kept')")
+    assert ready.ok("%%arun\nawait asyncio.sleep(0)\nvar.get()") == "kept"
+    assert ready.ok("%arun asyncio.sleep(0, var.get())") == "kept"
+
+
+def test_traceback_shows_the_cell_lines_not_arunner(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    result = ready.run("%%arun\nawait asyncio.sleep(0)\n\n1 / 0")
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    out = capsys.readouterr().out
+    assert f"Cell In[{result.execution_count}], line 4" in out
+    assert "      2 await asyncio.sleep(0)" in out  # numbered as in the cell
+    assert "----> 4 1 / 0" in out
+    assert "arunner/" not in out
+    assert "asyncio/base_events.py" not in out
+
+
+def test_syntax_error_in_the_cell_leaves_the_runner_usable(ready: Shell) -> None:
+    error = ready.error("%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass")
+    assert isinstance(error, SyntaxError)
+    assert ready.ok("%arun double(3)") == 6
+
+
+def test_code_after_cell_magic_name_is_refused(shell: Shell) -> None:
+    error = shell.error("%%arun fetch()\nawait asyncio.sleep(0)")
+    assert isinstance(error, UsageError)
+    assert "move 'fetch()' into the cell body" in str(error)
+
+
+# -- options ----------------------------------------------------------------------
+
+
+def test_timeout_cancels_and_raises_timeout_error(ready: Shell) -> None:
+    ready.ok("events = []")
+    error = ready.error(
+        "%%arun --timeout 0.1\n"
+        "try:\n"
+        "    await asyncio.sleep(30)\n"
+        "finally:\n"
+        "    events.append('cleanup')"
+    )
+    assert isinstance(error, TimeoutError)
+    assert "within --timeout 0.1 s" in str(error)
+    assert ready.ns["events"] == ["cleanup"]
+    error = ready.error("%arun -t 0.05 asyncio.Event().wait()")
+    assert isinstance(error, TimeoutError)
+
+
+def test_timeout_must_be_positive(shell: Shell) -> None:
+    error = shell.error("%arun --timeout 0 asyncio.sleep(0)")
+    assert isinstance(error, UsageError)
+    assert "positive number of seconds" in str(error)
+
+
+def test_background_handle_works_from_the_notebook_and_later_cells(
+    ready: Shell,
+) -> None:
+    ready.ok("h = %arun -b -n doubler double(21)")
+    handle = ready.ns["h"]
+    assert isinstance(handle, arunner.BackgroundTask)
+    assert handle.name == "doubler"
+    assert handle.result(timeout=10) == 42
+    assert handle.done()
+    assert ready.ok("%%arun\nawait h") == 42
+    slow = ready.ok("%arun -b asyncio.sleep(60)")
+    assert slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        slow.result(timeout=10)
+
+
+def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
+    ready.ok("%arun -b -n sleeper asyncio.sleep(60)")
+    table = ready.ok("%arun --tasks")
+    assert len(table) == 1
+    text = str(table)
+    assert text.splitlines()[0].split() == ["name", "state", "age", "suspended", "at"]
+    assert "sleeper" in text
+    assert "pending" in text
+    assert "sleep (" in text
+    assert '<table class="arunner-tasks">' in table._repr_html_()
+    assert "<td>sleeper</td>" in table._repr_html_()
+
+
+def test_cancel_by_name_all_and_unknown(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = ready.ok("%arun -b -n a asyncio.sleep(60)")
+    b = ready.ok("%arun -b -n b asyncio.sleep(60)")
+    ready.ok("%arun --cancel a")
+    assert "cancelled 1 task(s): a" in capsys.readouterr().out
+    error = ready.error("%arun --cancel nope")
+    assert isinstance(error, UsageError)
+    assert "no live task is called 'nope' (live tasks: b)" in str(error)
+    ready.ok("%arun --cancel all")
+    assert a.cancelled()
+    assert ready.ok("%arun asyncio.sleep(0, 'usable')") == "usable"
+    assert b.result is not None
+    with pytest.raises(asyncio.CancelledError):
+        b.result(timeout=10)
+
+
+def test_status_reports_engine_loop_thread_debug_and_tasks(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok("%arun --status")
+    assert "engine:           not started" in capsys.readouterr().out
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun -b asyncio.sleep(60)")
+    ready.ok("%arun --status")
+    out = capsys.readouterr().out
+    assert "engine:           thread" in out
+    assert "loop:             asyncio." in out
+    assert "thread:           arunner-loop-" in out
+    assert "debug:            False" in out
+    assert "tasks:            1" in out
+
+
+def test_restart_says_what_was_cancelled_and_starts_fresh(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok("%arun -b -n forgotten asyncio.sleep(60)")
+    before = arunner.get_runner()
+    ready.ok("%arun --restart")
+    assert "cancelled 1 pending task(s): forgotten" in capsys.readouterr().out
+    assert before.closed
+    assert ready.ok("%arun double(2)") == 4
+    assert arunner.get_runner() is not before
+
+
+def test_actions_refuse_code_and_each_other(shell: Shell) -> None:
+    assert "takes no code" in str(shell.error("%arun --tasks fetch()"))
+    assert "one of" in str(shell.error("%arun --tasks --status"))
+    assert "line magic" in str(shell.error("%%arun --tasks\npass"))
+
+
+# -- configuration ------------------------------------------------------------------
+
+
+def test_mode_change_takes_effect_next_call_and_warns_about_cancelled_tasks(
+    ready: Shell,
+) -> None:
+    ready.ok("%arun -b -n pending asyncio.sleep(60)")
+    assert arunner.get_runner().engine == "inline"
+    with pytest.warns(RuntimeWarning, match=r"mode changed to 'thread'.*: pending"):
+        ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun asyncio.sleep(0)")
+    assert arunner.get_runner().engine == "thread"
+
+
+def test_loop_factory_import_string(ready: Shell) -> None:
+    pytest.importorskip("uvloop")
+    ready.ok("%config ARunMagics.loop_factory = 'uvloop.new_event_loop'")
+    assert ready.ok("%arun asyncio.sleep(0, type(asyncio.get_running_loop()))")
+    assert type(arunner.get_runner().get_loop()).__module__.startswith("uvloop")
+
+
+def test_bad_loop_factory_is_refused_with_what_to_write(
+    ready: Shell, caplog: pytest.LogCaptureFixture
+) -> None:
+    ready.ok("%config ARunMagics.loop_factory = 'uvlop.new_event_loop'")
+    # %config reports a refused value through the log, which a notebook shows
+    assert "cannot import 'uvlop.new_event_loop'" in caplog.text
+    assert "such as 'uvloop.new_event_loop'" in caplog.text
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    assert magics.loop_factory == ""
+    assert ready.ok("%arun asyncio.sleep(0, 1)") == 1
+
+
+def test_config_file_settings_reach_the_runner(shell: Shell) -> None:
+    magics = shell.ip.magics_manager.registry["ARunMagics"]
+    shell.ip.config.ARunMagics.shutdown_timeout = 1.5
+    try:
+        magics.update_config(shell.ip.config)
+        assert shell.ok("%arun asyncio.sleep(0, 'x')") == "x"
+        assert arunner.get_runner().shutdown_timeout == 1.5
+    finally:
+        del shell.ip.config.ARunMagics.shutdown_timeout
