@@ -69,3 +69,18 @@ def interrupter() -> Iterator[Interrupter]:
     sender = Interrupter()
     yield sender
     sender.join()
+
+
+def _loop_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("arunner-loop-")}
+
+
+@pytest.fixture(autouse=True)
+def _no_loop_thread_left_behind() -> Iterator[None]:
+    """Every test must close the runners it starts: no loop thread may leak."""
+    before = _loop_threads()
+    yield
+    deadline = time.monotonic() + 5
+    while (leaked := _loop_threads() - before) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not leaked, f"loop threads left running: {sorted(t.name for t in leaked)}"

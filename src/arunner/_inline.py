@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 import threading
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any, TypeVar
 
 from arunner._interrupt import InterruptScope
 from arunner._loop import LoopFactory, finalize_loop, new_loop
+from arunner._traceback import interrupted_at, without_asyncio_frames
 
 __all__ = ["RUNNING_LOOP_ERROR", "InlineEngine"]
 
@@ -68,45 +67,24 @@ class InlineEngine:
             with scope:
                 try:
                     return loop.run_until_complete(task)
-                except asyncio.CancelledError:
+                except asyncio.CancelledError as exc:
                     if scope.count and task.uncancel() == 0:
-                        raise KeyboardInterrupt from None
+                        raise interrupted_at(exc) from None
                     raise
                 except BaseException as exc:  # noqa: BLE001 - re-raised as it is
-                    tb = _without_asyncio(exc.__traceback__)
+                    tb = without_asyncio_frames(exc.__traceback__)
                     raise exc.with_traceback(tb)  # noqa: B904 - the same exception
 
-    def close(self, timeout: float) -> list[str]:
+    def check_closable(self) -> None:
         if self.loop.is_running():
             raise RuntimeError(
                 "Runner.close() cannot be called while the runner's loop is "
                 "running; leave the coroutine first"
             )
+
+    def close(self, timeout: float) -> list[str]:
         with self._turn:
             return finalize_loop(self.loop, self._executor, timeout)
-
-
-_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
-
-
-def _without_asyncio(tb: TracebackType | None) -> TracebackType | None:
-    """The same traceback without asyncio's own frames.
-
-    ``run_until_complete`` re-raises the task's exception from inside
-    asyncio; users should see their code, not the loop's plumbing.  Only
-    the error path pays for this.
-    """
-    entries = []
-    while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
-            entries.append(tb)
-        tb = tb.tb_next
-    relinked = None
-    for entry in reversed(entries):
-        relinked = TracebackType(
-            relinked, entry.tb_frame, entry.tb_lasti, entry.tb_lineno
-        )
-    return relinked
 
 
 def _wake() -> None:

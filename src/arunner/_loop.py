@@ -139,16 +139,15 @@ def _shutdown_executor(
     """Shut down our default executor, waiting at most until ``deadline``.
 
     ``loop.shutdown_default_executor`` takes a timeout only from 3.12 and
-    warns from inside the loop thread; joining in a helper thread works the
-    same on every version and every loop type, and lets us report the
-    problem ourselves.
+    warns from inside the loop thread, and at interpreter exit no helper
+    thread may be started to wait for it.  So: ask the workers to stop once
+    the queued jobs are done, and join them ourselves, within the deadline.
     """
-    joiner = threading.Thread(
-        target=executor.shutdown, name="arunner-executor-shutdown", daemon=True
-    )
-    joiner.start()
-    joiner.join(_remaining(deadline))
-    if joiner.is_alive():
+    executor.shutdown(wait=False)
+    workers: set[threading.Thread] = getattr(executor, "_threads", set())
+    for worker in list(workers):
+        worker.join(max(0.0, deadline - time.monotonic()))
+    if any(worker.is_alive() for worker in workers):
         executor.shutdown(wait=False, cancel_futures=True)
         return [
             "executor jobs were still running at the shutdown timeout; "

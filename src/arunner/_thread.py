@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 from arunner._interrupt import InterruptScope, raise_in_thread
 from arunner._loop import LoopFactory, finalize_loop, new_loop
+from arunner._traceback import interrupted_at
 
 __all__ = ["ThreadEngine"]
 
@@ -146,12 +147,14 @@ class ThreadEngine:
         self.blocked_by = None
         self._responsive.set()
 
-    def close(self, timeout: float) -> list[str]:
+    def check_closable(self) -> None:
         if _thread.get_ident() == self.thread_id:
             raise RuntimeError(
                 "Runner.close() cannot be called from the runner's own loop "
                 "thread; call it from the thread that created the runner"
             )
+
+    def close(self, timeout: float) -> list[str]:
         self._close_timeout = timeout
         self._closing = True
         with contextlib.suppress(RuntimeError):  # the loop is already closed
@@ -241,7 +244,10 @@ class _Call(Generic[T]):
         task = self.task
         assert task is not None
         if scope.count and task.cancelled() and task.uncancel() == 0:
-            raise KeyboardInterrupt from None
+            try:
+                task.result()
+            except asyncio.CancelledError as exc:
+                raise interrupted_at(exc) from None
         return task.result()
 
     def _check_alive(self) -> None:

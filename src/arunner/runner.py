@@ -48,6 +48,8 @@ class _Engine(Protocol):
 
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T: ...
 
+    def check_closable(self) -> None: ...
+
     def close(self, timeout: float) -> list[str]: ...
 
 
@@ -176,8 +178,11 @@ class Runner:
         with self._init_lock:
             if self._closed:
                 return
+            engine = self._engine
+            if engine is not None:
+                engine.check_closable()
             self._closed = True
-            engine, self._engine = self._engine, None
+            self._engine = None
         if engine is None:
             return
         _live_runners.discard(self)

@@ -181,6 +181,8 @@ def test_close_from_the_loop_thread_is_refused() -> None:
 
         with pytest.raises(RuntimeError, match="own loop thread"):
             runner.run(close_from_inside())
+        assert not runner.closed
+        assert runner.run(noop()) is None
 
 
 def test_close_while_another_thread_waits_ends_that_wait() -> None:

@@ -1,0 +1,45 @@
+"""Tracebacks that show the user's code rather than the loop's plumbing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from types import TracebackType
+
+__all__ = ["interrupted_at", "without_asyncio_frames"]
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+
+
+def without_asyncio_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The same traceback without asyncio's own frames.
+
+    ``run_until_complete`` re-raises a task's exception from inside asyncio;
+    users should see their code.  Only error paths pay for this.
+    """
+    entries = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+            entries.append(tb)
+        tb = tb.tb_next
+    relinked = None
+    for entry in reversed(entries):
+        relinked = TracebackType(
+            relinked, entry.tb_frame, entry.tb_lasti, entry.tb_lineno
+        )
+    return relinked
+
+
+def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:
+    """The KeyboardInterrupt for an interrupted run, pointing where it stopped.
+
+    A plain Ctrl-C shows the line that was running; the cancellation that
+    an interrupt becomes carries the same information in the traceback of
+    the CancelledError raised inside the coroutine (the innermost one of
+    the chain that asyncio builds when it re-raises it).
+    """
+    innermost = cancelled
+    while isinstance(innermost.__context__, asyncio.CancelledError):
+        innermost = innermost.__context__
+    interrupt = KeyboardInterrupt()
+    return interrupt.with_traceback(without_asyncio_frames(innermost.__traceback__))

@@ -1,0 +1,254 @@
+"""Real Jupyter kernels through jupyter_client, as a notebook frontend drives them.
+
+Each kernel is started from a kernelspec written for this interpreter (so a
+user-wide "python3" spec can never be picked up by mistake), with its
+stdout and stderr kept in a file the tests can read.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+KERNEL_NAME = "arunner-test"
+
+#: A bound on anything a test waits for from the kernel; far beyond what a
+#: passing test needs, so that a hang fails instead of blocking the suite.
+PATIENCE = 30.0
+
+
+@dataclass
+class Reply:
+    """Everything the kernel published for one execute request."""
+
+    msg_id: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    status: str = ""
+    interrupted_at: float | None = None
+    idle_at: float = 0.0
+
+    @property
+    def stdout(self) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.outputs
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+        )
+
+    @property
+    def stderr(self) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.outputs
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+        )
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        errors = [m["content"] for m in self.outputs if m["msg_type"] == "error"]
+        return errors[-1] if errors else None
+
+    @property
+    def ename(self) -> str | None:
+        return None if self.error is None else self.error["ename"]
+
+    @property
+    def result(self) -> str | None:
+        results = [
+            m["content"] for m in self.outputs if m["msg_type"] == "execute_result"
+        ]
+        return results[-1]["data"]["text/plain"] if results else None
+
+    @property
+    def displays(self) -> list[str]:
+        return [
+            m["content"]["data"]["text/plain"]
+            for m in self.outputs
+            if m["msg_type"] == "display_data"
+        ]
+
+    @property
+    def interrupt_to_idle(self) -> float:
+        assert self.interrupted_at is not None, "the cell was not interrupted"
+        return self.idle_at - self.interrupted_at
+
+
+class Kernel:
+    """A running kernel and a client, with helpers that wait on iopub."""
+
+    def __init__(self, manager: KernelManager, log: Path) -> None:
+        self.manager = manager
+        self.log = log
+        self.log_file: IO[str] | None = None
+        self.client = manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+        #: iopub messages whose parent was not the request being awaited,
+        #: keyed by that parent's msg_id (output of background tasks).
+        self.elsewhere: dict[str, list[dict[str, Any]]] = {}
+
+    def execute(
+        self,
+        code: str,
+        *,
+        interrupt_on: str | None = None,
+        interrupts: int = 1,
+        gap: float = 0.2,
+    ) -> Reply:
+        """Run ``code`` and collect its iopub messages until the kernel is idle.
+
+        With ``interrupt_on``, once that text has appeared in the cell's
+        output (proof that the code started) send ``interrupts`` interrupts,
+        ``gap`` seconds apart, through ``interrupt_kernel()``.
+        """
+        reply = Reply(self.client.execute(code))
+        deadline = time.monotonic() + PATIENCE
+        printed = ""
+        while True:
+            msg = self._next_iopub(deadline, code)
+            if msg["parent_header"].get("msg_id") != reply.msg_id:
+                self.elsewhere.setdefault(
+                    msg["parent_header"].get("msg_id"), []
+                ).append(msg)
+            elif msg["msg_type"] == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    reply.idle_at = time.monotonic()
+                    break
+            elif msg["msg_type"] in {
+                "stream",
+                "error",
+                "execute_result",
+                "display_data",
+            }:
+                reply.outputs.append(msg)
+                printed += msg["content"].get("text", "")
+                if interrupt_on is not None and interrupt_on in printed:
+                    interrupt_on = None
+                    reply.interrupted_at = self._interrupt(interrupts, gap)
+        reply.status = self._shell_reply(reply.msg_id)["content"]["status"]
+        return reply
+
+    def _next_iopub(self, deadline: float, code: str) -> dict[str, Any]:
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                return self.client.get_iopub_msg(timeout=remaining)  # type: ignore[no-any-return]
+            except queue.Empty:
+                continue
+        raise TimeoutError(f"kernel still busy after {PATIENCE} s with:\n{code}")
+
+    def _interrupt(self, count: int, gap: float) -> float:
+        """Send ``count`` interrupts; return when the last one was sent."""
+        for i in range(count):
+            if i:
+                time.sleep(gap)
+            sent = time.monotonic()
+            self.manager.interrupt_kernel()
+        return sent
+
+    def _shell_reply(self, msg_id: str) -> dict[str, Any]:
+        while True:
+            reply = self.client.get_shell_msg(timeout=PATIENCE)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply  # type: ignore[no-any-return]
+
+    def ok(self, code: str) -> Reply:
+        reply = self.execute(code)
+        assert reply.error is None, "\n".join(reply.error["traceback"])
+        return reply
+
+    def value(self, expression: str) -> str | None:
+        """The text/plain repr of ``expression`` evaluated in the kernel."""
+        return self.ok(expression).result
+
+    def wait_elsewhere(
+        self, msg_id: str, text: str, timeout: float = PATIENCE
+    ) -> list[dict[str, Any]]:
+        """Wait until output under an earlier cell ``msg_id`` contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = "".join(
+                m["content"].get("text", "") for m in self.elsewhere.get(msg_id, [])
+            )
+            if text in got:
+                return self.elsewhere[msg_id]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} never appeared under {msg_id}: {got!r}")
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                continue
+            parent = msg["parent_header"].get("msg_id")
+            self.elsewhere.setdefault(parent, []).append(msg)
+
+    def stop(self) -> None:
+        self.client.stop_channels()
+        if self.manager.is_alive():
+            self.manager.shutdown_kernel(now=True)
+        if self.log_file is not None:
+            self.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A kernelspec for this interpreter, visible to no one else."""
+    kernels = tmp_path_factory.mktemp("kernels")
+    spec = kernels / KERNEL_NAME
+    spec.mkdir()
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    sys.executable,
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "arunner tests",
+                "language": "python",
+            }
+        )
+    )
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+@pytest.fixture(scope="session")
+def start_kernel(
+    kernel_spec_manager: KernelSpecManager, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Kernel]]:
+    """Start kernels (arunner loaded unless told otherwise); all stopped at the end."""
+    started: list[Kernel] = []
+
+    def start(*, load: bool = True) -> Kernel:
+        log = tmp_path_factory.mktemp("kernel-log") / "kernel.log"
+        manager = KernelManager(
+            kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager
+        )
+        out = log.open("w")  # kept open: a restart launches with the same files
+        manager.start_kernel(stdout=out, stderr=out)
+        kernel = Kernel(manager, log)
+        kernel.log_file = out
+        started.append(kernel)
+        if load:
+            kernel.ok("%load_ext arunner")
+        return kernel
+
+    yield start
+    for kernel in started:
+        kernel.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(start_kernel: Callable[..., Kernel]) -> Kernel:
+    """One kernel with arunner loaded, shared by the tests of a module."""
+    return start_kernel()

@@ -1,0 +1,253 @@
+"""What a notebook user sees, in a real kernel driven through jupyter_client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.kernel.conftest import Kernel
+
+pytestmark = pytest.mark.kernel
+
+SETUP = """
+import asyncio, contextvars, threading, time
+var = contextvars.ContextVar("var", default="unset")
+"""
+
+SLEEPER = """%%arun
+try:
+    print("started", flush=True)
+    await asyncio.sleep(30)
+    print("resumed")
+except asyncio.CancelledError:
+    print("except CancelledError", flush=True)
+    raise
+finally:
+    print("cleanup", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def nb(kernel: Kernel) -> Kernel:
+    kernel.ok(SETUP)
+    return kernel
+
+
+def test_asyncio_run_fails_in_a_kernel_and_arun_does_the_job(nb: Kernel) -> None:
+    plain = nb.execute("asyncio.run(asyncio.sleep(0))")
+    assert plain.ename == "RuntimeError"
+    assert "cannot be called from a running event loop" in plain.error["evalue"]
+    assert nb.value("%arun asyncio.sleep(0, 'ran')") == "'ran'"
+    assert nb.value("%arun --status") is None
+    status = nb.ok("%arun --status").stdout
+    assert "engine:           thread" in status
+    assert "thread:           arunner-loop-" in status
+
+
+def test_context_var_set_after_await_survives_to_the_next_cell(nb: Kernel) -> None:
+    nb.ok("%%arun\nawait asyncio.sleep(0.01)\nvar.set('kept')")
+    assert nb.value("%%arun\nawait asyncio.sleep(0)\nvar.get()") == "'kept'"
+    assert nb.value("%arun asyncio.sleep(0, var.get())") == "'kept'"
+
+
+def test_first_interrupt_cancels_cleanup_runs_then_keyboard_interrupt(
+    nb: Kernel,
+) -> None:
+    nb.ok("%%arun\nvar.set('before the interrupt')")
+    reply = nb.execute(SLEEPER, interrupt_on="started")
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.status == "error"
+    assert reply.stdout == "started\nexcept CancelledError\ncleanup\n"
+    assert "resumed" not in reply.stdout
+    assert reply.interrupt_to_idle < 5  # not the 30 s of the sleep
+    assert nb.value("%arun asyncio.sleep(0, var.get())") == "'before the interrupt'"
+
+
+def test_second_interrupt_ends_the_cell_during_a_stubborn_cleanup(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun\n"
+        "try:\n"
+        "    print('started', flush=True)\n"
+        "    await asyncio.sleep(30)\n"
+        "finally:\n"
+        "    print('cleanup started', flush=True)\n"
+        "    await asyncio.sleep(30)\n"
+        "    print('cleanup finished')\n",
+        interrupt_on="started",
+        interrupts=2,
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\ncleanup started\n"
+    assert reply.interrupt_to_idle < 5
+    assert nb.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
+
+
+def test_tight_loop_is_stopped_by_two_interrupts_and_the_runner_recovers(
+    nb: Kernel,
+) -> None:
+    reply = nb.execute(
+        "%%arun\n"
+        "try:\n"
+        "    print('started', flush=True)\n"
+        "    while True:\n"
+        "        pass\n"
+        "finally:\n"
+        "    print('cleanup', flush=True)\n",
+        interrupt_on="started",
+        interrupts=2,
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.interrupt_to_idle < 5
+    assert "cleanup" in reply.stdout
+    assert nb.value("%arun asyncio.sleep(0, 'recovered')") == "'recovered'"
+
+
+def test_prints_displays_results_and_errors_land_in_their_cell(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun\n"
+        "from IPython.display import display\n"
+        "print('to stdout')\n"
+        "import sys; print('to stderr', file=sys.stderr)\n"
+        "await asyncio.sleep(0)\n"
+        "display('displayed')\n"
+        "40 + 2\n"
+    )
+    assert reply.stdout == "to stdout\n"
+    assert reply.stderr == "to stderr\n"
+    assert reply.displays == ["'displayed'"]
+    assert reply.result == "42"
+    failing = nb.execute(
+        "%%arun\nawait asyncio.sleep(0)\nraise ValueError('in the cell')"
+    )
+    assert failing.ename == "ValueError"
+    traceback = "\n".join(failing.error["traceback"])
+    assert "in the cell" in traceback
+    assert "arunner/" not in traceback
+    assert reply.msg_id not in nb.elsewhere
+    assert failing.msg_id not in nb.elsewhere
+
+
+def test_result_is_stored_in_out_like_a_normal_cell(nb: Kernel) -> None:
+    reply = nb.ok("%%arun\nawait asyncio.sleep(0)\n'stored'")
+    count = reply.outputs[-1]["content"]["execution_count"]
+    assert nb.value(f"Out[{count}]") == "'stored'"
+    assert nb.ok("%%arun\nawait asyncio.sleep(0)\n'quiet';").result is None
+
+
+def test_background_task_prints_under_its_cell_while_other_cells_block(
+    nb: Kernel,
+) -> None:
+    starter = nb.ok(
+        "%%arun\n"
+        "async def ticker():\n"
+        "    for i in range(5):\n"
+        "        print(f'tick {i}', flush=True)\n"
+        "        await asyncio.sleep(0.1)\n"
+        "ticking = asyncio.create_task(ticker())\n"
+    )
+    blocker = nb.ok("time.sleep(1.0)\nprint('plain cell done')")
+    assert blocker.stdout == "plain cell done\n"
+    assert "tick" not in blocker.stdout
+    late = nb.wait_elsewhere(starter.msg_id, "tick 4")
+    assert all(m["parent_header"]["msg_id"] == starter.msg_id for m in late)
+
+
+def test_background_handle_from_the_notebook_thread(nb: Kernel) -> None:
+    nb.ok("h = %arun -b -n slow asyncio.sleep(0.2, 'background result')")
+    assert nb.value("h.done()") == "False"
+    assert nb.value("h.result(timeout=10)") == "'background result'"
+    assert nb.value("%%arun\nawait h") == "'background result'"
+    tasks = nb.ok("%arun -b -n listed asyncio.sleep(60)\n%arun --tasks")
+    assert "listed" in tasks.result
+    assert "text/html" in tasks.outputs[-1]["content"]["data"]
+    nb.ok("%arun --cancel listed")
+
+
+def test_inline_mode_in_a_kernel_gives_the_documented_error(nb: Kernel) -> None:
+    nb.ok("%config ARunMagics.mode = 'inline'")
+    try:
+        reply = nb.execute("%arun asyncio.sleep(0)")
+        assert reply.ename == "RuntimeError"
+        assert "cannot be called from a running event loop" in reply.error["evalue"]
+        assert "mode='thread'" in reply.error["evalue"]
+    finally:
+        nb.ok("%config ARunMagics.mode = 'auto'")
+    assert nb.value("%arun asyncio.sleep(0, 'auto again')") == "'auto again'"
+
+
+def test_reload_ext_leaves_one_loop_thread(nb: Kernel) -> None:
+    nb.ok("%arun asyncio.sleep(0)")
+    nb.ok("%reload_ext arunner")
+    nb.ok("%arun asyncio.sleep(0)")
+    count = nb.value(
+        "len([t for t in threading.enumerate() if t.name.startswith('arunner-loop-')])"
+    )
+    assert count == "1"
+
+
+# -- shutdown and restart: a kernel of their own ------------------------------------
+
+PENDING_WITH_CLEANUP = """%%arun
+import pathlib
+async def pending():
+    try:
+        await asyncio.sleep(60)
+    finally:
+        await asyncio.sleep(0.05)   # cleanup may await
+        pathlib.Path({path!r}).write_text("cleanup ran")
+async def numbers():
+    try:
+        while True:
+            yield 1
+    finally:
+        pathlib.Path({agen!r}).write_text("agen finalised")
+t = asyncio.create_task(pending())
+gen = numbers()
+await gen.__anext__()
+"""
+
+
+def test_kernel_shutdown_runs_pending_cleanup_without_warnings(
+    start_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    kernel = start_kernel()
+    kernel.ok("import asyncio")
+    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
+    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
+    begin = time.monotonic()
+    kernel.client.stop_channels()
+    kernel.manager.shutdown_kernel(now=False)
+    assert time.monotonic() - begin < 5  # within shutdown_timeout, no kill needed
+    assert cleanup.read_text() == "cleanup ran"
+    assert agen.read_text() == "agen finalised"
+    log = kernel.log.read_text()
+    assert "Task was destroyed" not in log
+    assert "Traceback" not in log
+
+
+def test_kernel_restart_runs_pending_cleanup(
+    start_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    kernel = start_kernel()
+    kernel.ok("import asyncio")
+    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
+    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
+    kernel.manager.restart_kernel(now=False)
+    assert cleanup.read_text() == "cleanup ran"
+    assert agen.read_text() == "agen finalised"
+
+
+def test_unload_ext_closes_the_runner_and_cleanup_runs(
+    start_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    kernel = start_kernel()
+    kernel.ok("import asyncio")
+    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
+    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
+    reply = kernel.ok("%unload_ext arunner")
+    assert "cancelled 1 pending task(s)" in reply.stdout
+    assert cleanup.read_text() == "cleanup ran"
+    assert agen.read_text() == "agen finalised"

@@ -1,0 +1,83 @@
+"""Terminal IPython under a pty, with a real Ctrl-C typed at the keyboard."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.terminal
+
+# Printed by concatenation so that the echo of the typed line cannot match.
+INTERRUPTIBLE_CELL = [
+    "%%arun",
+    "var.set('kept')",
+    "try:",
+    "    print('star' + 'ted', flush=True)",
+    "    await asyncio.sleep(30)",
+    "    print('res' + 'umed')",
+    "finally:",
+    "    print('clean' + 'up', flush=True)",
+    "",
+    "",  # a cell magic ends at a blank line
+]
+
+
+class Terminal:
+    def __init__(self) -> None:
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "IPython", "--no-banner", "--simple-prompt"],
+            encoding="utf-8",
+            timeout=30,
+            env={"TERM": "dumb", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+            dimensions=(40, 200),
+        )
+        self.count = 1
+        self.prompt()
+
+    def prompt(self) -> str:
+        self.child.expect(rf"In \[{self.count}\]: ")
+        self.count += 1
+        return str(self.child.before)
+
+    def run(self, *lines: str) -> str:
+        for line in lines:
+            self.child.sendline(line)
+        return self.prompt()
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    term = Terminal()
+    term.run("%load_ext arunner")
+    term.run("import asyncio, contextvars; var = contextvars.ContextVar('var')")
+    yield term
+    term.child.sendline("exit")
+    term.child.expect(pexpect.EOF)
+
+
+@pytest.mark.parametrize("mode", ["auto", "thread"])
+def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
+    terminal: Terminal, mode: str
+) -> None:
+    terminal.run(f"%config ARunMagics.mode = {mode!r}")
+    for line in INTERRUPTIBLE_CELL:
+        terminal.child.sendline(line)
+    terminal.child.expect("started")
+    begin = time.monotonic()
+    terminal.child.sendintr()  # the terminal's Ctrl-C: SIGINT to the foreground group
+    output = terminal.prompt()
+    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
+    assert "cleanup" in output
+    assert "KeyboardInterrupt" in output
+    assert "resumed" not in output
+    assert "await asyncio.sleep(30)" in output  # the traceback points where it stopped
+    assert "'kept'" in terminal.run("%arun asyncio.sleep(0, var.get())")
+    engine = terminal.run("%arun --status")
+    assert (
+        "engine:           inline" if mode == "auto" else "engine:           thread"
+    ) in engine
