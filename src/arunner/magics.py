@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from IPython.core.error import UsageError
+from IPython.core.inputtransformer2 import TransformerManager
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -74,6 +75,50 @@ def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
     return factory  # type: ignore[no-any-return]
 
 
+class _AutoAwaitRouter:
+    """Sends every cell that needs top-level await to ``%%arun``.
+
+    It sits in ``shell.input_transformers_cleanup``, which runs before
+    IPython looks for cell magics, so prefixing ``%%arun`` makes IPython
+    treat the cell exactly as if the user had typed it.  Whether a cell
+    needs top-level await is IPython's own ``should_run_async`` decision,
+    taken on the cell as IPython's default transforms leave it.
+    """
+
+    #: Tells IPython's ``check_complete`` to skip this transform, so that the
+    #: terminal does not wait for the blank line that ends a cell magic.
+    has_side_effects = True
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self._shell = shell
+        self._plain = TransformerManager()
+        self.paused = 0
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        if self.paused or not lines or lines[0].startswith("%%"):
+            return lines
+        cell = "".join(lines)
+        try:
+            transformed = self._plain.transform_cell(cell)
+        except Exception:  # noqa: BLE001 - IPython reports its own syntax errors
+            return lines
+        if self._shell.should_run_async(
+            cell, transformed_cell=transformed, preprocessing_exc_tuple=None
+        ):
+            return ["%%arun\n", *lines]
+        return lines
+
+    def install(self) -> None:
+        transforms = self._shell.input_transformers_cleanup
+        if self not in transforms:
+            transforms.append(self)
+
+    def uninstall(self) -> None:
+        transforms = self._shell.input_transformers_cleanup
+        if self in transforms:
+            transforms.remove(self)
+
+
 @magics_class
 class ARunMagics(Magics):
     """Runs coroutines and cells on one persistent asyncio runner per shell."""
@@ -107,8 +152,17 @@ class ARunMagics(Magics):
         cleanup runs, async generators and the executor are finished.""",
     ).tag(config=True)
 
+    autoawait = Bool(
+        False,
+        help="""Run every cell that needs top-level await on the runner, as if
+        it began with %%arun (also: %arun --auto on|off). Off: IPython's own
+        top-level await, untouched.""",
+    ).tag(config=True)
+
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
-        self._runner: Runner | None = None  # before config observers can fire
+        # Set before the configuration is loaded, which may fire observers.
+        self._runner: Runner | None = None
+        self._router = None if shell is None else _AutoAwaitRouter(shell)
         super().__init__(shell=shell, **kwargs)
 
     # -- the runner -------------------------------------------------------------
@@ -170,6 +224,14 @@ class ARunMagics(Magics):
                 stacklevel=2,
             )
 
+    @observe("autoawait")
+    def _autoawait_changed(self, change: dict[str, Any]) -> None:
+        if self._router is not None:
+            if change["new"]:
+                self._router.install()
+            else:
+                self._router.uninstall()
+
     @observe("shutdown_timeout")
     def _shutdown_timeout_changed(self, change: dict[str, Any]) -> None:
         if self._runner is not None:
@@ -208,6 +270,12 @@ class ARunMagics(Magics):
         help="Show the engine, loop type, thread, debug mode and task count.",
     )
     @argument(
+        "--auto",
+        choices=("on", "off"),
+        help="""Route every cell that needs top-level await to the runner, as
+        if it began with %%arun (on), or leave such cells to IPython (off).""",
+    )
+    @argument(
         "--restart",
         action="store_true",
         help="Close the runner (pending tasks are cancelled) and start a fresh one.",
@@ -236,8 +304,8 @@ class ARunMagics(Magics):
                 )
             if self._action(options) is not None:
                 raise UsageError(
-                    "--tasks, --status, --cancel and --restart are for the line "
-                    "magic: write them as '%arun --tasks' in a cell of their own"
+                    "--tasks, --status, --cancel, --auto and --restart belong to the "
+                    "line magic: write them as '%arun --tasks' in a cell of their own"
                 )
             return self._run(self._cell_coroutine(line, cell), options)
         action = self._action(options)
@@ -295,7 +363,7 @@ class ARunMagics(Magics):
     def _action(options: argparse.Namespace) -> str | None:
         chosen = [
             name
-            for name in ("tasks", "status", "restart", "cancel")
+            for name in ("tasks", "status", "restart", "cancel", "auto")
             if getattr(options, name) not in (None, False)
         ]
         if len(chosen) > 1:
@@ -310,7 +378,7 @@ class ARunMagics(Magics):
         shell = self.shell
         assert shell is not None
         header = f"%%arun {line}".rstrip()
-        transformed = shell.transform_cell(cell)
+        transformed = self._transform(cell)
         filename = shell.compile.cache(
             f"{header}\n{transformed}",
             self._cell_number(),
@@ -323,6 +391,18 @@ class ARunMagics(Magics):
             flags=shell.compile.flags,
         )
         return run_cell(code, shell.user_global_ns, shell.user_ns)
+
+    def _transform(self, cell: str) -> str:
+        """IPython's transforms of a %%arun body, without routing it again."""
+        shell = self.shell
+        assert shell is not None
+        if self._router is None:
+            return str(shell.transform_cell(cell))
+        self._router.paused += 1
+        try:
+            return str(shell.transform_cell(cell))
+        finally:
+            self._router.paused -= 1
 
     def _expression_coroutine(self, expression: str) -> Any:
         shell = self.shell
@@ -392,6 +472,13 @@ class ARunMagics(Magics):
             )
         print(f"cancelled {len(cancelled)} task(s): {', '.join(cancelled)}")
 
+    def _do_auto(self, options: argparse.Namespace) -> None:
+        self.autoawait = options.auto == "on"
+        if self.autoawait:
+            print("autoawait routing on: cells with top-level await run on arunner")
+        else:
+            print("autoawait routing off: IPython runs top-level await itself")
+
     def _do_restart(self, options: argparse.Namespace) -> None:
         cancelled = self.close()
         if cancelled:
@@ -420,6 +507,7 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = _magics(shell)
     if magics is None:
         return
+    magics.autoawait = False
     cancelled = magics.close()
     if cancelled:
         names = ", ".join(cancelled)

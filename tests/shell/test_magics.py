@@ -12,7 +12,7 @@ import arunner
 from tests.shell.conftest import Shell
 
 SETUP = """
-import asyncio, contextvars
+import asyncio, contextvars, threading
 var = contextvars.ContextVar("var", default="unset")
 async def double(x):
     await asyncio.sleep(0)
@@ -381,3 +381,58 @@ def test_config_file_settings_reach_the_runner(shell: Shell) -> None:
         assert arunner.get_runner().shutdown_timeout == 1.5
     finally:
         del shell.ip.config.ARunMagics.shutdown_timeout
+
+
+# -- autoawait routing --------------------------------------------------------------
+
+
+def test_autoawait_routes_top_level_await_cells_to_the_runner(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun --auto on")
+    assert "autoawait routing on" in capsys.readouterr().out
+    where = ready.ok("await asyncio.sleep(0)\nthreading.current_thread().name")
+    assert where.startswith("arunner-loop-")
+    ready.ok("await asyncio.sleep(0)\nvar.set('routed')")
+    assert ready.ok("await asyncio.sleep(0)\nvar.get()") == "routed"
+    # cells without a top-level await stay with IPython
+    assert ready.ok("threading.current_thread().name") == "MainThread"
+    assert ready.ok("async def f():\n    await asyncio.sleep(0)\n1") == 1
+    result = ready.run("await asyncio.sleep(0)\n'shown'")
+    assert ready.ns["Out"][result.execution_count] == "shown"
+
+
+def test_autoawait_off_restores_ipythons_own_top_level_await(ready: Shell) -> None:
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun --auto on")
+    ready.ok("%arun --auto off")
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    assert magics._router not in ready.ip.input_transformers_cleanup
+    assert ready.ok("await asyncio.sleep(0)\nthreading.current_thread().name") == (
+        "MainThread"
+    )
+
+
+def test_autoawait_from_configuration_and_unload(ready: Shell) -> None:
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    ready.ip.config.ARunMagics.autoawait = True
+    magics.update_config(ready.ip.config)
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    assert ready.ok(
+        "await asyncio.sleep(0)\nthreading.current_thread().name"
+    ).startswith("arunner-loop-")
+    ready.ip.run_line_magic("unload_ext", "arunner")
+    try:
+        assert magics._router not in ready.ip.input_transformers_cleanup
+    finally:
+        ready.ip.run_line_magic("load_ext", "arunner")
+
+
+def test_autoawait_leaves_cell_magics_and_the_arun_body_alone(ready: Shell) -> None:
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun --auto on")
+    # an explicit %%arun body is not routed a second time (that would re-enter)
+    assert ready.ok("%%arun\nawait asyncio.sleep(0)\n'once'") == "once"
+    ready.ok("%%capture captured\nprint('inside another cell magic')")
+    assert "inside another cell magic" in ready.ns["captured"].stdout
