@@ -104,12 +104,14 @@ class Kernel:
         interrupt_on: str | None = None,
         interrupts: int = 1,
         gap: float = 0.2,
+        delay: float = 0.0,
     ) -> Reply:
         """Run ``code`` and collect its iopub messages until the kernel is idle.
 
         With ``interrupt_on``, once that text has appeared in the cell's
         output (proof that the code started) send ``interrupts`` interrupts,
-        ``gap`` seconds apart, through ``interrupt_kernel()``.
+        ``gap`` seconds apart, through ``interrupt_kernel()``, the first one
+        ``delay`` seconds after that text appeared.
         """
         reply = Reply(self.client.execute(code))
         deadline = time.monotonic() + PATIENCE
@@ -134,7 +136,7 @@ class Kernel:
                 printed += msg["content"].get("text", "")
                 if interrupt_on is not None and interrupt_on in printed:
                     interrupt_on = None
-                    reply.interrupted_at = self._interrupt(interrupts, gap)
+                    reply.interrupted_at = self._interrupt(interrupts, gap, delay)
         reply.status = self._shell_reply(reply.msg_id)["content"]["status"]
         return reply
 
@@ -146,11 +148,10 @@ class Kernel:
                 continue
         raise TimeoutError(f"kernel still busy after {PATIENCE} s with:\n{code}")
 
-    def _interrupt(self, count: int, gap: float) -> float:
+    def _interrupt(self, count: int, gap: float, delay: float) -> float:
         """Send ``count`` interrupts; return when the last one was sent."""
         for i in range(count):
-            if i:
-                time.sleep(gap)
+            time.sleep(gap if i else delay)
             sent = time.monotonic()
             self.manager.interrupt_kernel()
         return sent
@@ -198,11 +199,9 @@ class Kernel:
             self.log_file.close()
 
 
-@pytest.fixture(scope="session")
-def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    """A kernelspec for this interpreter, visible to no one else."""
-    kernels = tmp_path_factory.mktemp("kernels")
-    spec = kernels / KERNEL_NAME
+def kernel_spec_in(directory: Path) -> KernelSpecManager:
+    """A kernelspec for this interpreter in ``directory``, visible to no one else."""
+    spec = directory / KERNEL_NAME
     spec.mkdir()
     (spec / "kernel.json").write_text(
         json.dumps(
@@ -219,7 +218,37 @@ def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecM
             }
         )
     )
-    return KernelSpecManager(kernel_dirs=[str(kernels)])
+    return KernelSpecManager(kernel_dirs=[str(directory)])
+
+
+def launch_kernel(
+    kernel_spec_manager: KernelSpecManager, log: Path, *, load: bool = True
+) -> Kernel:
+    """Start a kernel (arunner loaded unless told otherwise) logging to ``log``.
+
+    Plain function rather than fixture so that benchmarks/ drives kernels
+    exactly as the tests do; the caller must ``stop()`` it.
+    """
+    manager = KernelManager(
+        kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager
+    )
+    out = log.open("w")  # kept open: a restart launches with the same files
+    manager.start_kernel(stdout=out, stderr=out)
+    kernel = Kernel(manager, log)
+    kernel.log_file = out
+    if load:
+        try:
+            kernel.ok("%load_ext arunner")
+        except BaseException:
+            kernel.stop()
+            raise
+    return kernel
+
+
+@pytest.fixture(scope="session")
+def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A kernelspec for this interpreter, visible to no one else."""
+    return kernel_spec_in(tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.fixture(scope="session")
@@ -231,16 +260,8 @@ def start_kernel(
 
     def start(*, load: bool = True) -> Kernel:
         log = tmp_path_factory.mktemp("kernel-log") / "kernel.log"
-        manager = KernelManager(
-            kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_spec_manager
-        )
-        out = log.open("w")  # kept open: a restart launches with the same files
-        manager.start_kernel(stdout=out, stderr=out)
-        kernel = Kernel(manager, log)
-        kernel.log_file = out
+        kernel = launch_kernel(kernel_spec_manager, log, load=load)
         started.append(kernel)
-        if load:
-            kernel.ok("%load_ext arunner")
         return kernel
 
     yield start
