@@ -18,7 +18,7 @@ from arunner._interrupt import InterruptScope
 from arunner._loop import LoopFactory, finalize_loop, new_loop
 from arunner._traceback import interrupted_at, without_asyncio_frames
 
-__all__ = ["RUNNING_LOOP_ERROR", "InlineEngine"]
+__all__ = ["RUNNING_LOOP_ERROR", "InlineEngine", "drive"]
 
 T = TypeVar("T")
 
@@ -52,28 +52,8 @@ class InlineEngine:
         if asyncio._get_running_loop() is not None:
             coro.close()
             raise RuntimeError(RUNNING_LOOP_ERROR)
-        loop = self.loop
         with self._turn:
-            task = loop.create_task(coro, context=context)
-
-            def cancel_main_task() -> None:
-                if task.done():
-                    raise KeyboardInterrupt
-                task.cancel()
-                # Wake the loop if it sleeps in select() with a long timeout.
-                loop.call_soon_threadsafe(_wake)
-
-            scope = InterruptScope(cancel_main_task)
-            with scope:
-                try:
-                    return loop.run_until_complete(task)
-                except asyncio.CancelledError as exc:
-                    if scope.count and task.uncancel() == 0:
-                        raise interrupted_at(exc) from None
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - re-raised as it is
-                    tb = without_asyncio_frames(exc.__traceback__)
-                    raise exc.with_traceback(tb)  # noqa: B904 - the same exception
+            return drive(self.loop, coro, context)
 
     def check_closable(self) -> None:
         if self.loop.is_running():
@@ -85,6 +65,40 @@ class InlineEngine:
     def close(self, timeout: float) -> list[str]:
         with self._turn:
             return finalize_loop(self.loop, self._executor, timeout)
+
+
+def drive(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, T],
+    context: contextvars.Context,
+) -> T:
+    """Run ``coro`` as the main task on ``loop`` from this thread, as asyncio.Runner.
+
+    The first SIGINT cancels the main task and, once it has finished, its
+    ``run_until_complete`` ends and ``KeyboardInterrupt`` is raised; the
+    second raises ``KeyboardInterrupt`` wherever the thread is.
+    """
+    __tracebackhide__ = True
+    task = loop.create_task(coro, context=context)
+
+    def cancel_main_task() -> None:
+        if task.done():
+            raise KeyboardInterrupt
+        task.cancel()
+        # Wake the loop if it sleeps in select() with a long timeout.
+        loop.call_soon_threadsafe(_wake)
+
+    scope = InterruptScope(cancel_main_task)
+    with scope:
+        try:
+            return loop.run_until_complete(task)
+        except asyncio.CancelledError as exc:
+            if scope.count and task.uncancel() == 0:
+                raise interrupted_at(exc) from None
+            raise
+        except BaseException as exc:  # noqa: BLE001 - re-raised as it is
+            tb = without_asyncio_frames(exc.__traceback__)
+            raise exc.with_traceback(tb)  # noqa: B904 - the same exception
 
 
 def _wake() -> None:

@@ -130,7 +130,9 @@ class ARunMagics(Magics):
         the shell already runs a loop (every Jupyter kernel), else in the
         calling thread. 'thread': always a dedicated thread. 'inline': always the
         calling thread, which a kernel refuses with asyncio's 'cannot be called
-        from a running event loop' error.""",
+        from a running event loop' error. 'nest': on the shell's own running
+        loop through nest-asyncio2 (pip install 'arunner[nest]'), which
+        patches asyncio globally.""",
     ).tag(config=True)
 
     loop_factory = Unicode(
@@ -185,7 +187,8 @@ class ARunMagics(Magics):
         Returns the names of the tasks that were still pending.
         """
         runner, self._runner = self._runner, None
-        if runner is None or runner.engine is None:
+        if runner is None or runner.engine in (None, "nest"):
+            # A nest runner borrows the shell's loop: closing it cancels nothing.
             if runner is not None:
                 runner.close()
             return []

@@ -29,8 +29,8 @@ __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "MODES", "BackgroundTask", "Runner"]
 
 T = TypeVar("T")
 
-Mode = Literal["auto", "inline", "thread"]
-MODES: tuple[Mode, ...] = ("auto", "inline", "thread")
+Mode = Literal["auto", "inline", "thread", "nest"]
+MODES: tuple[Mode, ...] = ("auto", "inline", "thread", "nest")
 
 #: Seconds close() may take in all: cancelling tasks and running their
 #: cleanup, async generators, the executor.  asyncio waits 300 s for the
@@ -69,7 +69,10 @@ class Runner:
       runner's whole life; ``run`` blocks the caller until the coroutine is
       done, and background tasks keep running between calls;
     * ``"auto"`` (the default) is inline when no loop is running in the
-      calling thread at first use, thread otherwise.
+      calling thread at first use, thread otherwise;
+    * ``"nest"`` runs on the loop already running in the calling thread,
+      made re-entrant by the optional nest-asyncio2 package, for code whose
+      objects are bound to that loop (it patches asyncio globally).
 
     The persistent :class:`contextvars.Context` starts as a copy of the
     context of the thread that first uses the runner (as in asyncio.Runner),
@@ -111,7 +114,7 @@ class Runner:
 
     @property
     def engine(self) -> str | None:
-        """``"inline"`` or ``"thread"`` once initialised, None before."""
+        """``"inline"``, ``"thread"`` or ``"nest"`` once initialised, None before."""
         return None if self._engine is None else self._engine.name
 
     @property
@@ -240,6 +243,10 @@ class Runner:
             mode = "inline" if asyncio._get_running_loop() is None else "thread"
         if mode == "inline":
             return InlineEngine(self._loop_factory, self._debug)
+        if mode == "nest":
+            from arunner._nest import NestEngine  # imports nest-asyncio2 lazily
+
+            return NestEngine(self._loop_factory, self._debug)
         return ThreadEngine(self._loop_factory, self._debug)
 
 
