@@ -1,13 +1,15 @@
-"""Routing output from the runner's thread to the notebook cell that caused it.
+"""Routing output and input from the runner's thread to the cell that caused it.
 
-ipykernel attaches each output message to a cell through the "parent
-header" of the request.  Its streams read that header from a ContextVar
-first (both 6.29 and 7), so setting the ContextVar inside the runner's
-context routes everything a cell's coroutine prints to that cell, and a
-task started there copies the context and keeps reporting to it after the
-cell has finished.  ipykernel 7 also keeps display and result hooks in
-ContextVars and offers ``shell.set_thread_parent`` for exactly this; 6.29
-keeps those hooks global, which points at the running cell anyway.
+ipykernel attaches each message to a cell through the "parent header" of
+the request.  Its output streams read that header from a ContextVar first
+(both 6.29 and 7), so setting the ContextVar inside the runner's context
+routes everything a cell's coroutine prints to that cell, and a task
+started there copies the context and keeps reporting to it after the cell
+has finished.  ipykernel 7 also keeps the display hooks and the kernel's
+own record of the request (used by ``input()``, ``getpass()`` and comms
+such as ipywidgets) in ContextVars; ``shell.set_thread_parent`` and the
+kernel's ``_shell_parent`` variables cover those.  ipykernel 6.29 keeps
+them global, which points at the running cell anyway.
 
 Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
 """
@@ -15,15 +17,19 @@ Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
 from __future__ import annotations
 
 import contextvars
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["capture_route"]
 
+#: ipykernel 7's ContextVars on the kernel that say which request is running.
+_KERNEL_VARIABLES = ("_shell_parent", "_shell_parent_ident")
+
 
 def capture_route(shell: Any) -> Callable[[], None] | None:
-    """Take the running cell's parent header, in the kernel's thread.
+    """Take the running cell's routing, in the kernel's thread.
 
     Returns a function to call inside the runner's context, or None where
     output needs no routing.
@@ -31,26 +37,29 @@ def capture_route(shell: Any) -> Callable[[], None] | None:
     parent = getattr(shell, "parent_header", None)
     if not parent:
         return None
+    steps: list[Callable[[], object]] = []
     set_thread_parent = getattr(shell, "set_thread_parent", None)
     if set_thread_parent is not None:  # ipykernel >= 7
-
-        def route() -> None:
-            set_thread_parent(parent)
-
-        return route
-    header = parent.get("header", parent)
-    variables = [
-        var
-        for stream in (sys.stdout, sys.stderr)
-        if isinstance(
-            var := getattr(stream, "_parent_header", None), contextvars.ContextVar
-        )
-    ]
-    if not variables:
+        steps.append(functools.partial(set_thread_parent, parent))
+    else:  # ipykernel 6.29: only the streams read a ContextVar
+        header = parent.get("header", parent)
+        steps += [
+            functools.partial(var.set, header)
+            for stream in (sys.stdout, sys.stderr)
+            if isinstance(
+                var := getattr(stream, "_parent_header", None), contextvars.ContextVar
+            )
+        ]
+    kernel = getattr(shell, "kernel", None)
+    for name in _KERNEL_VARIABLES:
+        var = getattr(kernel, name, None)
+        if isinstance(var, contextvars.ContextVar):
+            steps.append(functools.partial(var.set, var.get()))
+    if not steps:
         return None
 
-    def route_streams() -> None:
-        for var in variables:
-            var.set(header)
+    def route() -> None:
+        for step in steps:
+            step()
 
-    return route_streams
+    return route

@@ -11,7 +11,7 @@ import json
 import queue
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +36,9 @@ class Reply:
     status: str = ""
     interrupted_at: float | None = None
     idle_at: float = 0.0
+    prompts: list[str] = field(default_factory=list)
+    #: the msg_id each input request named as its parent (the cell asking)
+    input_parents: list[str] = field(default_factory=list)
 
     @property
     def stdout(self) -> str:
@@ -105,19 +108,27 @@ class Kernel:
         interrupts: int = 1,
         gap: float = 0.2,
         delay: float = 0.0,
+        answers: Sequence[str] = (),
     ) -> Reply:
         """Run ``code`` and collect its iopub messages until the kernel is idle.
 
         With ``interrupt_on``, once that text has appeared in the cell's
         output (proof that the code started) send ``interrupts`` interrupts,
         ``gap`` seconds apart, through ``interrupt_kernel()``, the first one
-        ``delay`` seconds after that text appeared.
+        ``delay`` seconds after that text appeared.  ``answers`` are typed,
+        in order, into the input requests (``input()``, ``getpass()``) the
+        cell makes; their prompts are kept in ``Reply.prompts``.
         """
-        reply = Reply(self.client.execute(code))
+        reply = Reply(self.client.execute(code, allow_stdin=bool(answers)))
         deadline = time.monotonic() + PATIENCE
         printed = ""
+        unanswered = list(answers)
         while True:
-            msg = self._next_iopub(deadline, code)
+            if unanswered:
+                self._answer_input(reply, unanswered)
+            msg = self._next_iopub(deadline, code, poll=0.05 if unanswered else None)
+            if msg is None:
+                continue
             if msg["parent_header"].get("msg_id") != reply.msg_id:
                 self.elsewhere.setdefault(
                     msg["parent_header"].get("msg_id"), []
@@ -140,13 +151,30 @@ class Kernel:
         reply.status = self._shell_reply(reply.msg_id)["content"]["status"]
         return reply
 
-    def _next_iopub(self, deadline: float, code: str) -> dict[str, Any]:
+    def _next_iopub(
+        self, deadline: float, code: str, poll: float | None = None
+    ) -> dict[str, Any] | None:
+        """The next iopub message, or None after ``poll`` seconds without one."""
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                return self.client.get_iopub_msg(timeout=remaining)  # type: ignore[no-any-return]
+                return self.client.get_iopub_msg(
+                    timeout=min(remaining, poll or remaining)
+                )  # type: ignore[no-any-return]
             except queue.Empty:
-                continue
+                if poll is not None:
+                    return None
         raise TimeoutError(f"kernel still busy after {PATIENCE} s with:\n{code}")
+
+    def _answer_input(self, reply: Reply, unanswered: list[str]) -> None:
+        """Type the next answer into a pending input request, if there is one."""
+        try:
+            request = self.client.get_stdin_msg(timeout=0.01)
+        except queue.Empty:
+            return
+        if request["msg_type"] == "input_request":
+            reply.prompts.append(request["content"]["prompt"])
+            reply.input_parents.append(request["parent_header"].get("msg_id"))
+            self.client.input(unanswered.pop(0))
 
     def _interrupt(self, count: int, gap: float, delay: float) -> float:
         """Send ``count`` interrupts; return when the last one was sent."""
