@@ -4,6 +4,7 @@ Sessions:
   lint                          ruff format --check, ruff check, mypy --strict
   tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
+  docs                          mkdocs build --strict: the documentation site
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -109,3 +110,12 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
 for _version, _python in PYTHONS.items():
     _register_test_session(_version, _python, "ipykernel7")
 _register_test_session(OLDEST, PYTHONS[OLDEST], "ipykernel6")
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly: any warning fails the build."""
+    session.install("-e", ".[docs]")
+    # Material prints a banner about MkDocs 2.0 on every build; it is no warning.
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run("mkdocs", "build", "--strict", *session.posargs)

@@ -1,0 +1,191 @@
+"""MkDocs hooks: the parts of the site that are generated from the code.
+
+Pages mark a place with ``<!-- generated: NAME -->`` (or ``<!-- generated:
+NAME ARGUMENT -->``) and this hook puts the text there at build time, so the
+magic and configuration references can never drift from ``%arun?`` and the
+traits.  It also brings the notebooks of ``notebooks/`` into the site (they
+live outside ``docs/`` because they are run by the tests on their own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+
+#: The notebooks in reading order; any others follow alphabetically.
+NOTEBOOK_ORDER = [
+    "quickstart.ipynb",
+    "background-tasks.ipynb",
+    "configuration.ipynb",
+    "migrating.ipynb",
+]
+
+#: The nav section that lists the notebooks.
+NOTEBOOK_SECTION = "Notebooks"
+
+log = logging.getLogger("mkdocs.hooks.generated")
+
+_MARKER = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?: (?P<argument>.*?))? -->")
+
+
+# -- the notebooks ---------------------------------------------------------------------
+
+
+def _notebooks() -> list[str]:
+    present = {path.name for path in NOTEBOOKS.glob("*.ipynb")}
+    ordered = [name for name in NOTEBOOK_ORDER if name in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """Fill the Notebooks section of the nav with the notebooks that exist."""
+    entries = [f"notebooks/{name}" for name in _notebooks()]
+    nav = config.nav or []
+    for index, item in enumerate(nav):
+        if isinstance(item, dict) and NOTEBOOK_SECTION in item:
+            if entries:
+                item[NOTEBOOK_SECTION] = entries
+            else:
+                log.info(
+                    "no notebooks in %s yet: the Notebooks section is left out",
+                    NOTEBOOKS,
+                )
+                del nav[index]
+            break
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter turns .ipynb files into pages
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    for name in _notebooks():
+        files.append(
+            File(
+                f"notebooks/{name}",
+                src_dir=str(ROOT),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
+        )
+    return files
+
+
+# -- generated text --------------------------------------------------------------------
+
+
+def on_page_markdown(
+    markdown: str, page: Page, config: MkDocsConfig, files: Files
+) -> str:
+    def replace(match: re.Match[str]) -> str:
+        generator = GENERATORS.get(match["name"])
+        if generator is None:
+            raise ValueError(
+                f"{page.file.src_path}: unknown generated section {match['name']!r}; "
+                f"known: {', '.join(sorted(GENERATORS))}"
+            )
+        return generator(match["argument"] or "", page)
+
+    return _MARKER.sub(replace, markdown)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split())
+
+
+def _magic_parser() -> argparse.ArgumentParser:
+    from arunner.magics import ARunMagics
+
+    parser: argparse.ArgumentParser = ARunMagics.arun.parser
+    return parser
+
+
+def magic_usage(argument: str, page: Page) -> str:
+    """The synopsis and description that ``%arun?`` prints."""
+    parser = _magic_parser()
+    synopsis = " ".join(parser.format_usage().replace("::", "").split())
+    description = inspect.cleandoc(parser.description or "")
+    return (
+        f"```text\n{synopsis} [EXPR]\n%%{synopsis.lstrip('%')}\n```\n\n{description}\n"
+    )
+
+
+def magic_options(argument: str, page: Page) -> str:
+    """One row per option of ``%arun``, with the help text as ``%arun?`` shows it."""
+    parser = _magic_parser()
+    formatter = parser._get_formatter()
+    rows = ["| option | what it does |", "| --- | --- |"]
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        takes = (
+            ""
+            if action.nargs == 0
+            else f" {formatter._format_args(action, action.dest.upper())}"
+        )
+        spelling = ", ".join(f"`{option}{takes}`" for option in action.option_strings)
+        help_text = _one_line(formatter._expand_help(action)).replace("|", "\\|")
+        rows.append(f"| {spelling} | {help_text} |")
+    return "\n".join(rows) + "\n"
+
+
+def _trait_type(trait: Any) -> str:
+    values = getattr(trait, "values", None)
+    if values is not None:
+        kind = "one of " + ", ".join(f"`{value!r}`" for value in values)
+    else:
+        kind = {"Bool": "bool", "Unicode": "str", "Float": "float", "Int": "int"}.get(
+            type(trait).__name__, trait.info()
+        )
+        kind = f"`{kind}`"
+    return f"{kind} or `None`" if trait.allow_none else kind
+
+
+def config_traits(argument: str, page: Page) -> str:
+    """A section per configurable trait of ARunMagics: type, default, help."""
+    from arunner.magics import ARunMagics
+
+    sections = []
+    for name, trait in sorted(ARunMagics.class_traits(config=True).items()):
+        sections.append(
+            f"### `{name}`\n\n"
+            f"**Type:** {_trait_type(trait)} · "
+            f"**default:** `{trait.default_value_repr()}` · "
+            f"**set with:** `c.ARunMagics.{name} = ...`\n\n"
+            f"{_one_line(trait.help)}\n"
+        )
+    return "\n".join(sections)
+
+
+def optional_image(argument: str, page: Page) -> str:
+    """An image that another part of the project produces, shown once it exists.
+
+    The argument is ``PATH ALT TEXT`` with PATH relative to the page.  Until
+    the file exists the page says nothing, so that the strict build passes
+    before the browser tests have run for the first time.
+    """
+    path, _, alt = argument.partition(" ")
+    image = Path(page.file.abs_src_path or "").parent / path
+    if not image.is_file():
+        log.info("%s: %s does not exist yet; left out", page.file.src_path, path)
+        return ""
+    return f"![{alt}]({path})"
+
+
+GENERATORS: dict[str, Callable[[str, Page], str]] = {
+    "magic-usage": magic_usage,
+    "magic-options": magic_options,
+    "config-traits": config_traits,
+    "optional-image": optional_image,
+}
