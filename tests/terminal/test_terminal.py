@@ -81,3 +81,24 @@ def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
     assert (
         "engine:           inline" if mode == "auto" else "engine:           thread"
     ) in engine
+
+
+def test_input_and_tqdm_text_bar_in_the_terminal(terminal: Terminal) -> None:
+    pytest.importorskip("tqdm")
+    for line in [
+        "%%arun",
+        "from tqdm.auto import tqdm",
+        "name = input('your ' + 'name? ')",
+        "for i in tqdm(range(3), desc='bar', ncols=60):",
+        "    await asyncio.sleep(0.01)",
+        "print('hello ' + name)",
+        "",
+        "",
+    ]:
+        terminal.child.sendline(line)
+    terminal.child.expect("your name\\? ")  # the prompt, not the echoed line
+    terminal.child.sendline("ada")
+    output = terminal.prompt()
+    assert "bar: 100%" in output
+    assert "3/3" in output
+    assert "hello ada" in output
