@@ -11,6 +11,7 @@ coroutines for it.  Configure it like any IPython configurable, e.g.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import re
 import warnings
@@ -319,6 +320,7 @@ class ARunMagics(Magics):
         if not code:
             print(_USAGE)
             return None
+        self._refuse_to_wait_on_itself(code)
         return self._run(self._expression_coroutine(code), options)
 
     # -- parsing -------------------------------------------------------------------
@@ -425,6 +427,22 @@ class ARunMagics(Magics):
         running = getattr(shell.displayhook, "exec_result", None)
         count = getattr(running, "execution_count", None)
         return count if isinstance(count, int) else int(shell.execution_count)
+
+    def _refuse_to_wait_on_itself(self, code: str) -> None:
+        """%arun inside code that the runner is already running cannot block.
+
+        A %%arun body (or an await cell routed with --auto on) runs on the
+        runner's loop; a line magic there would wait for that very loop.
+        """
+        runner = self._runner
+        if runner is None or runner.engine in (None, "nest"):
+            return
+        if asyncio._get_running_loop() is runner.get_loop():
+            raise UsageError(
+                "%arun cannot be used inside code that already runs on the runner "
+                f"(a %%arun cell, or an await cell with --auto on): write "
+                f"'await {code}' there, or 'asyncio.create_task({code})' for -b"
+            )
 
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True

@@ -436,3 +436,12 @@ def test_autoawait_leaves_cell_magics_and_the_arun_body_alone(ready: Shell) -> N
     assert ready.ok("%%arun\nawait asyncio.sleep(0)\n'once'") == "once"
     ready.ok("%%capture captured\nprint('inside another cell magic')")
     assert "inside another cell magic" in ready.ns["captured"].stdout
+
+
+@pytest.mark.parametrize("mode", ["inline", "thread"])
+def test_arun_inside_arun_says_to_await_instead(ready: Shell, mode: str) -> None:
+    ready.ok(f"%config ARunMagics.mode = {mode!r}")
+    error = ready.error("%%arun\nawait asyncio.sleep(0)\nx = %arun double(2)")
+    assert isinstance(error, UsageError)
+    assert "write 'await double(2)' there" in str(error)
+    assert ready.ok("%arun double(2)") == 4
