@@ -35,7 +35,11 @@ class InlineEngine:
     name = "inline"
 
     def __init__(self, loop_factory: LoopFactory | None, debug: bool | None) -> None:
-        self.loop, self._executor = new_loop(loop_factory, debug)
+        loop, self._executor = new_loop(loop_factory, debug)
+        self._adopt(loop)
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.context = contextvars.copy_context()
         # Runs from several threads take turns: a loop can be driven by only
         # one thread at a time.  Re-entrant so that a coroutine may start

@@ -18,11 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib
-import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from arunner._inline import drive
+from arunner._inline import InlineEngine, drive
 from arunner._loop import LoopFactory
 
 __all__ = ["NestEngine"]
@@ -32,8 +31,12 @@ T = TypeVar("T")
 INSTALL_HINT = "pip install 'arunner[nest]'"
 
 
-class NestEngine:
-    """Runs each main task on the loop already running in the caller's thread."""
+class NestEngine(InlineEngine):
+    """Runs each main task on the loop already running in the caller's thread.
+
+    It drives the main task exactly as the inline engine does; only where
+    the loop comes from, and that it is never closed, differ.
+    """
 
     name = "nest"
 
@@ -59,14 +62,7 @@ class NestEngine:
         nest_asyncio2.apply(loop)
         if debug is not None:
             loop.set_debug(debug)
-        self.loop = loop
-        self.context = contextvars.copy_context()
-        self._turn = threading.RLock()
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        """No thread of its own: the loop is the caller's."""
-        return None
+        self._adopt(loop)
 
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
         __tracebackhide__ = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -30,12 +31,7 @@ def test_await_cells_run_on_the_runner_and_keep_context(auto: Kernel) -> None:
 
 def test_interrupt_of_a_plain_await_cell_cancels_with_cleanup(auto: Kernel) -> None:
     reply = auto.execute(
-        "try:\n"
-        "    print('started', flush=True)\n"
-        "    await asyncio.sleep(30)\n"
-        "    print('resumed')\n"
-        "finally:\n"
-        "    print('cleanup', flush=True)\n",
+        interruptible(magic=None),  # a plain cell: no %%arun
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"

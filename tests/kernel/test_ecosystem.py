@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernel.cells import interruptible
 from tests.kernel.conftest import PATIENCE, Kernel
 
 pytestmark = pytest.mark.kernel
@@ -29,12 +30,7 @@ def test_uvloop_through_loop_factory(start_kernel: Callable[..., Kernel]) -> Non
     loop_type = kernel.value("%arun asyncio.sleep(0, type(asyncio.get_running_loop()))")
     assert loop_type == "uvloop.Loop"
     reply = kernel.execute(
-        "%%arun\n"
-        "try:\n"
-        "    print('started', flush=True)\n"
-        "    await asyncio.sleep(30)\n"
-        "finally:\n"
-        "    print('cleanup', flush=True)\n",
+        interruptible(),
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"

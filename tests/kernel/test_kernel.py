@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -68,14 +69,11 @@ def test_first_interrupt_cancels_cleanup_runs_then_keyboard_interrupt(
 
 def test_second_interrupt_ends_the_cell_during_a_stubborn_cleanup(nb: Kernel) -> None:
     reply = nb.execute(
-        "%%arun\n"
-        "try:\n"
-        "    print('started', flush=True)\n"
-        "    await asyncio.sleep(30)\n"
-        "finally:\n"
-        "    print('cleanup started', flush=True)\n"
-        "    await asyncio.sleep(30)\n"
-        "    print('cleanup finished')\n",
+        interruptible(
+            cleanup="print('cleanup started', flush=True)\n"
+            "await asyncio.sleep(30)\n"
+            "print('cleanup finished')"
+        ),
         interrupt_on="started",
         interrupts=2,
     )
@@ -89,13 +87,7 @@ def test_tight_loop_is_stopped_by_two_interrupts_and_the_runner_recovers(
     nb: Kernel,
 ) -> None:
     reply = nb.execute(
-        "%%arun\n"
-        "try:\n"
-        "    print('started', flush=True)\n"
-        "    while True:\n"
-        "        pass\n"
-        "finally:\n"
-        "    print('cleanup', flush=True)\n",
+        interruptible("while True:\n    pass"),
         interrupt_on="started",
         interrupts=2,
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -55,13 +56,7 @@ def test_interrupt_cancels_runs_cleanup_and_raises_keyboard_interrupt(
     nest: Kernel,
 ) -> None:
     reply = nest.execute(
-        "%%arun\n"
-        "try:\n"
-        "    print('started', flush=True)\n"
-        "    await asyncio.sleep(30)\n"
-        "    print('resumed')\n"
-        "finally:\n"
-        "    print('cleanup', flush=True)\n",
+        interruptible(),
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"
