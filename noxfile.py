@@ -5,6 +5,8 @@ Sessions:
   tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
   docs                          mkdocs build --strict: the documentation site
+  notebooks                     each notebook run in a fresh kernel, outputs checked
+  demo                          the tour (``scripts/dev.py demo``); not part of ``test``
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -114,8 +116,28 @@ _register_test_session(OLDEST, PYTHONS[OLDEST], "ipykernel6")
 
 @nox.session(python=PYTHONS[OLDEST])
 def docs(session: nox.Session) -> None:
-    """Build the documentation site strictly: any warning fails the build."""
-    session.install("-e", ".[docs]")
+    """Build the documentation site strictly: any warning fails the build.
+
+    The notebooks are executed during the build, in kernels of this
+    environment, so it holds what the notebooks session holds.
+    """
+    session.install("-e", ".[docs,test,notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
     # Material prints a banner about MkDocs 2.0 on every build; it is no warning.
     session.env["NO_MKDOCS_2_WARNING"] = "1"
+    # No user-wide "python3" kernelspec may stand in for this environment's.
+    session.env["JUPYTER_DATA_DIR"] = session.create_tmp()
     session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def notebooks(session: nox.Session) -> None:
+    """Execute every notebook in a fresh kernel (nbclient) and check its outputs."""
+    session.install("-e", ".[test,notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    pytest(session, "tests/notebooks")
+
+
+@nox.session(python=PYTHONS[OLDEST], default=False)
+def demo(session: nox.Session) -> None:
+    """The tour: run the quickstart notebook, print it, write out/quickstart.html."""
+    session.install("-e", ".[notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    session.run("python", "scripts/tour.py", *session.posargs)

@@ -1,10 +1,11 @@
 """MkDocs hooks: the parts of the site that are generated from the code.
 
-Pages mark a place with ``<!-- generated: NAME -->`` (or ``<!-- generated:
-NAME ARGUMENT -->``) and this hook puts the text there at build time, so the
-magic and configuration references can never drift from ``%arun?`` and the
-traits.  It also brings the notebooks of ``notebooks/`` into the site (they
-live outside ``docs/`` because they are run by the tests on their own).
+A page marks a place with a line of its own, ``<!-- generated: NAME -->``
+(or ``<!-- generated: NAME ARGUMENT -->``), and this hook puts the text
+there at build time, so that the magic and configuration references can
+never drift from ``%arun?`` and the traits.  It also brings the notebooks of
+``notebooks/`` into the site: they live outside ``docs/`` because the tests
+and the tour run them on their own.
 """
 
 from __future__ import annotations
@@ -25,20 +26,24 @@ from mkdocs.structure.pages import Page
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
-#: The notebooks in reading order; any others follow alphabetically.
-NOTEBOOK_ORDER = [
-    "quickstart.ipynb",
-    "background-tasks.ipynb",
-    "configuration.ipynb",
-    "migrating.ipynb",
-]
+#: The notebooks in reading order, with their nav titles (the notebooks' own
+#: headings lose their code spans there); any others follow alphabetically.
+NOTEBOOK_TITLES = {
+    "quickstart.ipynb": "Quickstart",
+    "background-tasks.ipynb": "Background tasks",
+    "configuration.ipynb": "Configuration and modes",
+    "migrating.ipynb": "Migrating from nest_asyncio and asyncio.run",
+}
 
 #: The nav section that lists the notebooks.
 NOTEBOOK_SECTION = "Notebooks"
 
 log = logging.getLogger("mkdocs.hooks.generated")
 
-_MARKER = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?: (?P<argument>.*?))? -->")
+#: A marker is a line of its own, so that pages can mention one in code.
+_MARKER = re.compile(
+    r"^<!-- generated: (?P<name>[\w-]+)(?: (?P<argument>.*?))? -->$", re.MULTILINE
+)
 
 
 # -- the notebooks ---------------------------------------------------------------------
@@ -46,13 +51,18 @@ _MARKER = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?: (?P<argument>.*?))? -
 
 def _notebooks() -> list[str]:
     present = {path.name for path in NOTEBOOKS.glob("*.ipynb")}
-    ordered = [name for name in NOTEBOOK_ORDER if name in present]
+    ordered = [name for name in NOTEBOOK_TITLES if name in present]
     return ordered + sorted(present - set(ordered))
+
+
+def _title(notebook: str) -> str:
+    default = Path(notebook).stem.replace("-", " ").capitalize()
+    return NOTEBOOK_TITLES.get(notebook, default)
 
 
 def on_config(config: MkDocsConfig) -> MkDocsConfig:
     """Fill the Notebooks section of the nav with the notebooks that exist."""
-    entries = [f"notebooks/{name}" for name in _notebooks()]
+    entries = [{_title(name): f"notebooks/{name}"} for name in _notebooks()]
     nav = config.nav or []
     for index, item in enumerate(nav):
         if isinstance(item, dict) and NOTEBOOK_SECTION in item:
@@ -114,11 +124,9 @@ def _magic_parser() -> argparse.ArgumentParser:
 def magic_usage(argument: str, page: Page) -> str:
     """The synopsis and description that ``%arun?`` prints."""
     parser = _magic_parser()
-    synopsis = " ".join(parser.format_usage().replace("::", "").split())
+    synopsis = inspect.cleandoc(parser.format_usage().replace("::", "", 1))
     description = inspect.cleandoc(parser.description or "")
-    return (
-        f"```text\n{synopsis} [EXPR]\n%%{synopsis.lstrip('%')}\n```\n\n{description}\n"
-    )
+    return f"```text\n{synopsis}\n```\n\n{description}\n"
 
 
 def magic_options(argument: str, page: Page) -> str:
