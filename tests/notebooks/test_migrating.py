@@ -1,0 +1,49 @@
+"""migrating.ipynb: what fails without arunner fails, and the arunner way works."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from nbformat import NotebookNode
+
+from tests.notebooks.conftest import tour
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture(scope="module")
+def nb(executed: Callable[[str], NotebookNode]) -> NotebookNode:
+    return executed("migrating.ipynb")
+
+
+def test_asyncio_run_fails_in_a_notebook(nb: NotebookNode) -> None:
+    error = tour.error(tour.cell(nb, "asyncio-run"))
+    assert error is not None
+    assert error.ename == "RuntimeError"
+    assert "cannot be called from a running event loop" in error.evalue
+
+
+def test_plain_top_level_await_loses_the_context_var(nb: NotebookNode) -> None:
+    assert tour.stdout(tour.cell(nb, "plain-await-set")) == "request_id is 42\n"
+    assert tour.result(tour.cell(nb, "plain-await-lost")) == "'unset'"
+
+
+def test_arun_replaces_asyncio_run_and_keeps_the_context_var(
+    nb: NotebookNode,
+) -> None:
+    assert tour.result(tour.cell(nb, "arun-main")) == "'done'"
+    assert tour.stdout(tour.cell(nb, "arun-set")) == "request_id is 42\n"
+    assert tour.result(tour.cell(nb, "arun-kept")) == "'42'"
+
+
+def test_an_object_bound_to_the_loop_works_in_the_next_cell(
+    nb: NotebookNode,
+) -> None:
+    assert tour.result(tour.cell(nb, "queue-get")) == "'made in one cell'"
+
+
+def test_library_code_calling_asyncio_run_works_in_a_thread(
+    nb: NotebookNode,
+) -> None:
+    assert tour.result(tour.cell(nb, "library")) == "'done'"
