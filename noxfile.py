@@ -5,6 +5,8 @@ Sessions:
   tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
   docs                          mkdocs build --strict: the documentation site
+  notebooks                     each notebook run in a fresh kernel, outputs checked
+  demo                          the tour (``scripts/dev.py demo``); not part of ``test``
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -126,3 +128,16 @@ def docs(session: nox.Session) -> None:
     session.env["JUPYTER_DATA_DIR"] = session.create_tmp()
     session.run("mkdocs", "build", "--strict", *session.posargs)
 
+
+@nox.session(python=PYTHONS[OLDEST])
+def notebooks(session: nox.Session) -> None:
+    """Execute every notebook in a fresh kernel (nbclient) and check its outputs."""
+    session.install("-e", ".[test,notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    pytest(session, "tests/notebooks")
+
+
+@nox.session(python=PYTHONS[OLDEST], default=False)
+def demo(session: nox.Session) -> None:
+    """The tour: run the quickstart notebook, print it, write out/quickstart.html."""
+    session.install("-e", ".[notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    session.run("python", "scripts/tour.py", *session.posargs)
