@@ -42,13 +42,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 
 
-class FrontendClient(NotebookClient):  # type: ignore[misc]
+class FrontendClient(NotebookClient):
     """nbclient that files output under the cell it belongs to, as JupyterLab does.
 
     nbclient keeps only the output of the cell being executed; output whose
     parent is an earlier cell (a background task printing under the cell
     that started it) is dropped.  A notebook frontend shows it under that
-    earlier cell, and so does this client.
+    earlier cell, and so does this client.  It overrides nbclient's
+    private output loop; should that change, the background-task notebook's
+    tests miss the output under its cell and say so.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -181,11 +183,14 @@ def setup_lines() -> list[str]:
 
 
 def report(notebook: NotebookNode, out: Path) -> Path:
-    """Print the executed quickstart and what it proved; write it as HTML."""
+    """Write the executed quickstart as HTML, print it and what it proved.
+
+    Raises LookupError when the notebook did not show what it is about.
+    """
+    html = write_html(notebook, out / "quickstart.html")
     print(transcript(notebook))
     survived = result(cell(notebook, SURVIVED_CELL))
     seconds = interrupt_to_cleanup(notebook)
-    html = write_html(notebook, out / "quickstart.html")
     print(
         f"interrupt -> cleanup:      {seconds * 1000:.1f} ms (the sleep was 30 s)",
         f"ContextVar that survived:  user = {survived}",
@@ -209,7 +214,15 @@ def main(argv: list[str]) -> int:
     except Exception:
         print(f"The kernel's own output is in {kernel_log}", file=sys.stderr)
         raise
-    report(notebook, options.out)
+    try:
+        report(notebook, options.out)
+    except LookupError as problem:
+        print(
+            f"The tour went wrong: {problem}. That is a bug in arunner; please "
+            "report it with the transcript above and python -m arunner doctor.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
