@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -56,7 +57,7 @@ def test_runs_in_a_fresh_kernel_failing_only_where_tagged_and_silent_on_stderr(
 
 def test_the_tour_reports_the_interrupt_and_the_context_and_writes_html(
     executed: Callable[[str], NotebookNode],
-    tmp_path: pytest.TempPathFactory,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     notebook = executed("quickstart.ipynb")
