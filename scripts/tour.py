@@ -138,7 +138,11 @@ def _shown(output: NotebookNode) -> str:
     if output.output_type == "stream":
         return str(output.text)
     if output.output_type == "error":
-        return f"{output.ename}: {output.evalue}".rstrip(": ") + "\n"
+        return (
+            f"{output.ename}: {output.evalue}\n"
+            if output.evalue
+            else f"{output.ename}\n"
+        )
     text = output.get("data", {}).get("text/plain", "")
     return _ANSI.sub("", text) + "\n"
 
