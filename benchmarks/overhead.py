@@ -1,49 +1,29 @@
-"""Per-call overhead of ``run(noop())``, as ratios measured side by side.
+"""Per-call overhead of ``run(noop())`` against the alternatives, in one process.
 
-Every method is timed in the same process, in interleaved rounds, and each
-figure is the median over rounds of the ratio to its comparison from the
-same round, so that a noisy, shared machine moves both sides together.
-
-    python benchmarks/overhead.py            # full run
-    python benchmarks/overhead.py --quick    # a few hundred calls: checks it runs
-    python benchmarks/overhead.py --json out.json
+Each method makes ``calls`` round trips per round; a round's sample is the
+mean time per call.  The inline engine is compared with asyncio.Runner,
+the thread engine with ``run_coroutine_threadsafe().result()``, anyio's
+``BlockingPortal.call`` and the bare thread hand-off (``call_soon_threadsafe``
+setting a ``threading.Event``), the floor that any loop-in-a-thread design
+pays.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
 
 import arunner
+from benchmarks.figures import Comparison, Samples, conclude, sample_rounds
+
+__all__ = ["COMPARISONS", "measure"]
 
 
 async def noop() -> None:
     return None
-
-
-@dataclass
-class Comparison:
-    """A method, what it is compared with, and the target for the ratio."""
-
-    name: str
-    method: str
-    baseline: str
-    target: float
-    ratio: float = float("nan")
-    method_us: float = float("nan")
-    baseline_us: float = float("nan")
-
-    @property
-    def met(self) -> bool:
-        return self.ratio <= self.target
 
 
 @contextmanager
@@ -93,7 +73,9 @@ def callers(stack: ExitStack) -> dict[str, Callable[[], object]]:
 
 
 COMPARISONS = [
-    Comparison("inline engine", "arunner inline", "asyncio.Runner.run", 1.0),
+    Comparison(
+        "inline engine vs asyncio.Runner", "arunner inline", "asyncio.Runner.run", 1.0
+    ),
     Comparison(
         "thread engine vs run_coroutine_threadsafe",
         "arunner thread",
@@ -115,73 +97,25 @@ COMPARISONS = [
 ]
 
 
-def measure(rounds: int, calls: int) -> tuple[list[Comparison], dict[str, float]]:
+def _mean_call_time(call: Callable[[], object], calls: int) -> Callable[[], float]:
+    def sample() -> float:
+        begin = time.perf_counter()
+        for _ in range(calls):
+            call()
+        return (time.perf_counter() - begin) / calls
+
+    return sample
+
+
+def measure(rounds: int, calls: int) -> tuple[list[Comparison], Samples]:
+    """The comparisons (in microseconds) and the per-round seconds per call."""
     with ExitStack() as stack:
         methods = callers(stack)
         for call in methods.values():  # warm up: lazy init, caches
             for _ in range(50):
                 call()
-        per_round: dict[str, list[float]] = {name: [] for name in methods}
-        for _ in range(rounds):
-            for name, call in methods.items():
-                begin = time.perf_counter()
-                for _ in range(calls):
-                    call()
-                per_round[name].append((time.perf_counter() - begin) / calls)
-    medians = {
-        name: statistics.median(times) * 1e6 for name, times in per_round.items()
-    }
-    results = []
-    for comparison in COMPARISONS:
-        if comparison.baseline not in per_round:
-            continue
-        ratios = [
-            m / b
-            for m, b in zip(
-                per_round[comparison.method],
-                per_round[comparison.baseline],
-                strict=True,
-            )
-        ]
-        comparison.ratio = statistics.median(ratios)
-        comparison.method_us = medians[comparison.method]
-        comparison.baseline_us = medians[comparison.baseline]
-        results.append(comparison)
-    return results, medians
-
-
-def report(results: list[Comparison], medians: dict[str, float]) -> str:
-    lines = [f"Python {sys.version.split()[0]}", "", "per call (median, us):"]
-    lines += [f"  {name:<40} {us:8.1f}" for name, us in medians.items()]
-    lines += ["", "ratios (median of per-round ratios):"]
-    for c in results:
-        verdict = "ok" if c.met else "MISSED"
-        lines.append(
-            f"  {c.name:<45} {c.ratio:5.2f}  (target <= {c.target:.1f}: {verdict})"
+        samples = sample_rounds(
+            rounds,
+            {name: _mean_call_time(call, calls) for name, call in methods.items()},
         )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few hundred calls")
-    parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
-    rounds, calls = (3, 50) if args.quick else (15, 2000)
-    results, medians = measure(rounds, calls)
-    print(report(results, medians))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "python": sys.version.split()[0],
-                    "per_call_us": medians,
-                    "ratios": [asdict(c) for c in results],
-                },
-                out,
-                indent=2,
-            )
-
-
-if __name__ == "__main__":
-    main()
+    return conclude(COMPARISONS, samples, scale=1e6), samples

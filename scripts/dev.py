@@ -14,6 +14,7 @@ Standard library only: this runs before anything is installed.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 REPORTS = ROOT / ".reports"
 TOOLS = ["nox>=2024.10", "uv>=0.5"]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, for the browser tests
 
 
 def bin_path(name: str) -> Path:
@@ -56,6 +58,31 @@ def nox(*args: str) -> int:
     ).returncode
 
 
+def ensure_chromium() -> None:
+    """Install Debian's Chromium for the browser tests, when running as root.
+
+    Otherwise say how to get it; the browser tests then skip and say why.
+    """
+    if CHROMIUM.exists():
+        return
+    if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print(
+            f"{CHROMIUM} is missing, so the browser tests will skip; install it "
+            "with 'sudo apt-get install chromium'",
+            flush=True,
+        )
+        return
+    print("installing Chromium for the browser tests (apt-get)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "chromium"],
+    ):
+        if subprocess.run(command, env=env, check=False).returncode != 0:
+            print("could not install Chromium: the browser tests will skip", flush=True)
+            return
+
+
 def totals() -> dict[str, int]:
     """Add up the JUnit reports that the test sessions wrote."""
     counts = {"passed": 0, "failed": 0, "skipped": 0}
@@ -80,6 +107,7 @@ def main(argv: list[str]) -> int:
         return nox("-s", "demo", *extra)
     for stale in REPORTS.glob("*.xml"):
         stale.unlink()
+    ensure_chromium()
     status = nox(*extra)
     counts = totals()
     print(

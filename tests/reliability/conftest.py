@@ -15,7 +15,14 @@ from typing import Any
 # The kernel tier's fixtures, shared rather than copied.
 from tests.kernel.conftest import Kernel, kernel_spec_manager, start_kernel
 
-__all__ = ["FULL", "kernel_spec_manager", "probe", "scaled", "start_kernel"]
+__all__ = [
+    "FULL",
+    "PROBE_FUNCTION",
+    "kernel_spec_manager",
+    "probe",
+    "scaled",
+    "start_kernel",
+]
 
 #: Whether the long variants run (ARUNNER_RELIABILITY=full).
 FULL = os.environ.get("ARUNNER_RELIABILITY", "") == "full"
@@ -26,8 +33,9 @@ def scaled(default: int, full: int) -> int:
     return full if FULL else default
 
 
-#: Run inside a kernel: what it holds that a leak would grow.
-_PROBE = """
+#: Defines ``_arunner_probe()`` in a kernel: a JSON string of what it holds
+#: that a leak would grow (benchmarks/ uses it too).
+PROBE_FUNCTION = """
 def _arunner_probe():
     import gc, json, os, sys, threading, arunner
     tasks = len(arunner.get_runner().tasks())  # first: it may start the runner
@@ -41,7 +49,6 @@ def _arunner_probe():
         "os_threads": len(os.listdir("/proc/self/task")),
         "tasks": tasks,
     })
-print(_arunner_probe())
 """
 
 
@@ -50,5 +57,6 @@ def probe(kernel: Kernel) -> dict[str, Any]:
 
     Linux only (it reads /proc), like the rest of the suite's memory checks.
     """
-    figures: dict[str, Any] = json.loads(kernel.ok(_PROBE).stdout)
+    printed = kernel.ok(PROBE_FUNCTION + "print(_arunner_probe())").stdout
+    figures: dict[str, Any] = json.loads(printed)
     return figures

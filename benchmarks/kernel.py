@@ -1,0 +1,271 @@
+"""Benchmarks in real Jupyter kernels, driven as a notebook frontend drives them.
+
+Three measurements, each in kernels started by the kernel tier's own
+helpers (tests/kernel/conftest.py):
+
+* interrupt-to-idle latency: from the interrupt request to the kernel
+  reporting idle, for an interrupted ``%%arun`` await, an interrupted plain
+  ``time.sleep`` cell (the reference), ipykernel's own top-level await and
+  ``asyncio.run`` under nest_asyncio;
+* round trip of a cell, from the execute request to its reply: ``%%arun``
+  doing ``await asyncio.sleep(0)`` against a plain top-level-await cell
+  doing the same;
+* scale, inside one fresh kernel: 10,000 ``%arun`` calls, then 1,000
+  background tasks alive at once, with memory, threads and the time that a
+  ``%arun --tasks`` listing takes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.kernel.conftest import Kernel, kernel_spec_in, launch_kernel
+from tests.reliability.conftest import PROBE_FUNCTION
+
+from benchmarks.figures import Comparison, Limit, Samples, conclude, sample_rounds
+
+__all__ = ["KernelResults", "Sizes", "measure"]
+
+ARUN = "%%arun await"
+PLAIN = "plain time.sleep cell"
+TOP_LEVEL = "ipykernel top-level await"
+NEST = "nest_asyncio: asyncio.run()"
+
+STARTED = "print('started', flush=True)\n"
+SLEEPERS = {
+    ARUN: f"%%arun\n{STARTED}await asyncio.sleep(30)\nprint('resumed')",
+    PLAIN: f"{STARTED}time.sleep(30)\nprint('resumed')",
+    NEST: f"{STARTED}asyncio.run(asyncio.sleep(30))\nprint('resumed')",
+}
+#: ipykernel finishes the await before it reacts, so its sleep is short.
+TOP_LEVEL_SLEEPER = STARTED + "await asyncio.sleep({seconds})"
+
+ROUND_TRIPS = {
+    "%%arun: await asyncio.sleep(0)": "%%arun\nawait asyncio.sleep(0)",
+    "top-level await: await asyncio.sleep(0)": "await asyncio.sleep(0)",
+    "%arun asyncio.sleep(0)": "%arun asyncio.sleep(0)",
+    "plain cell: pass": "pass",
+}
+NEST_ROUND_TRIP = "nest_asyncio: asyncio.run(asyncio.sleep(0))"
+
+COMPARISONS = [
+    Comparison("interrupt-to-idle: %%arun vs plain cell", ARUN, PLAIN, 1.5, "ms"),
+    Comparison(
+        "round trip: %%arun vs top-level await",
+        "%%arun: await asyncio.sleep(0)",
+        "top-level await: await asyncio.sleep(0)",
+        1.2,
+        "ms",
+    ),
+]
+
+#: The scale scenario, run in a fresh kernel; prints its figures as JSON.
+SCALE = """
+import asyncio, json, time
+ip = get_ipython()
+ip.run_line_magic("arun", "asyncio.sleep(0)")  # the runner and its thread exist
+start = json.loads(_arunner_probe())
+for _ in range({calls}):
+    ip.run_line_magic("arun", "asyncio.sleep(0)")
+after_calls = json.loads(_arunner_probe())
+handles = [
+    ip.run_line_magic("arun", f"-b -n idle-{{i}} asyncio.sleep(3600)")
+    for i in range({tasks})
+]
+with_tasks = json.loads(_arunner_probe())
+listings = []
+for _ in range(5):
+    begin = time.perf_counter()
+    table = ip.run_line_magic("arun", "--tasks")
+    str(table), table._repr_html_()  # what a terminal and a notebook show
+    listings.append(time.perf_counter() - begin)
+assert len(table) == {tasks}, len(table)
+ip.run_line_magic("arun", "--cancel all")
+print(json.dumps({{
+    "start": start, "after_calls": after_calls, "with_tasks": with_tasks,
+    "listings": listings,
+}}))
+"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much to measure: the full run, or a quick one that only proves it works."""
+
+    interrupt_rounds: int
+    top_level_rounds: int
+    top_level_sleep: float
+    round_trip_rounds: int
+    cells_per_round: int
+    calls: int
+    tasks: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(15, 3, 3.0, 15, 30, 10_000, 1_000)
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(3, 1, 0.5, 3, 5, 300, 100)
+
+
+@dataclass
+class KernelResults:
+    """Medians in milliseconds per method, the comparisons and the scale limits."""
+
+    interrupt_ms: dict[str, float]
+    round_trip_ms: dict[str, float]
+    comparisons: list[Comparison]
+    limits: list[Limit]
+    sizes: Sizes
+    #: How each interrupted cell ended (the error it showed).
+    endings: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def kernels() -> Iterator[Callable[..., Kernel]]:
+    """Start kernels like the kernel tier does; all stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix="arunner-bench-") as tmp:
+        spec_manager = kernel_spec_in(Path(tmp))
+        started: list[Kernel] = []
+
+        def start(*, load: bool = True) -> Kernel:
+            log = Path(tempfile.mkstemp(dir=tmp, suffix=".log")[1])
+            started.append(launch_kernel(spec_manager, log, load=load))
+            return started[-1]
+
+        try:
+            yield start
+        finally:
+            for kernel in started:
+                kernel.stop()
+
+
+def _interrupt_to_idle(
+    kernel: Kernel, code: str, endings: dict[str, str], name: str
+) -> Callable[[], float]:
+    def sample() -> float:
+        reply = kernel.execute(code, interrupt_on="started")
+        if reply.ename is None or "resumed" in reply.stdout:
+            raise RuntimeError(f"{name}: the interrupt did not stop the cell")
+        endings[name] = reply.ename
+        return reply.interrupt_to_idle
+
+    return sample
+
+
+def _round_trip(kernel: Kernel, code: str, cells: int) -> Callable[[], float]:
+    """The median time of ``cells`` executions, from request to reply."""
+
+    def sample() -> float:
+        times = []
+        for _ in range(cells):
+            begin = time.perf_counter()
+            reply = kernel.execute(code)
+            times.append(time.perf_counter() - begin)
+            if reply.error is not None:
+                raise RuntimeError(f"{code!r} failed: {reply.error['evalue']}")
+        return statistics.median(times)
+
+    return sample
+
+
+def _scale(kernel: Kernel, sizes: Sizes) -> list[Limit]:
+    printed = kernel.ok(
+        PROBE_FUNCTION + SCALE.format(calls=sizes.calls, tasks=sizes.tasks)
+    ).stdout
+    figures: dict[str, Any] = json.loads(printed.splitlines()[-1])  # after --cancel's
+    start, after_calls, with_tasks = (
+        figures[key] for key in ("start", "after_calls", "with_tasks")
+    )
+    megabyte = 2**20
+    return [
+        Limit(
+            f"extra threads after {sizes.calls:,} %arun calls",
+            after_calls["os_threads"] - start["os_threads"],
+            0,
+            "threads",
+        ),
+        Limit(
+            f"extra threads with {sizes.tasks:,} background tasks",
+            with_tasks["os_threads"] - start["os_threads"],
+            0,
+            "threads",
+        ),
+        Limit(
+            f"memory growth after {sizes.calls:,} %arun calls",
+            (after_calls["rss"] - start["rss"]) / megabyte,
+            8,
+            "MB",
+        ),
+        Limit(
+            f"memory growth with {sizes.tasks:,} background tasks as well",
+            (with_tasks["rss"] - start["rss"]) / megabyte,
+            8,
+            "MB",
+        ),
+        Limit(
+            f"%arun --tasks listing {sizes.tasks:,} tasks (text and HTML)",
+            statistics.median(figures["listings"]) * 1000,
+            100,
+            "ms",
+        ),
+    ]
+
+
+def measure(sizes: Sizes) -> KernelResults:
+    endings: dict[str, str] = {}
+    with kernels() as start:
+        nb = start()
+        nb.ok("import asyncio, time")
+        nest = start(load=False)
+        nest.ok("import asyncio, time, nest_asyncio2\nnest_asyncio2.apply()")
+        where = {ARUN: nb, PLAIN: nb, NEST: nest}
+        interrupts: Samples = sample_rounds(
+            sizes.interrupt_rounds,
+            {
+                name: _interrupt_to_idle(where[name], code, endings, name)
+                for name, code in SLEEPERS.items()
+            },
+        )
+        interrupts |= sample_rounds(
+            sizes.top_level_rounds,
+            {
+                TOP_LEVEL: _interrupt_to_idle(
+                    nb,
+                    TOP_LEVEL_SLEEPER.format(seconds=sizes.top_level_sleep),
+                    endings,
+                    TOP_LEVEL,
+                )
+            },
+        )
+        round_trips = sample_rounds(
+            sizes.round_trip_rounds,
+            {
+                name: _round_trip(nb, code, sizes.cells_per_round)
+                for name, code in ROUND_TRIPS.items()
+            }
+            | {
+                NEST_ROUND_TRIP: _round_trip(
+                    nest, "asyncio.run(asyncio.sleep(0))", sizes.cells_per_round
+                )
+            },
+        )
+        limits = _scale(start(), sizes)
+    samples = interrupts | round_trips
+    return KernelResults(
+        interrupt_ms={k: statistics.median(v) * 1000 for k, v in interrupts.items()},
+        round_trip_ms={k: statistics.median(v) * 1000 for k, v in round_trips.items()},
+        comparisons=conclude(COMPARISONS, samples, scale=1000),
+        limits=limits,
+        sizes=sizes,
+        endings=endings,
+    )

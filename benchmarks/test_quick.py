@@ -1,0 +1,93 @@
+"""The quick benchmark runs end to end and reports every figure (never the speed).
+
+Run by ``nox -s bench-quick`` in the default test run, so that the
+benchmark cannot rot between the occasional full runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import kernel, overhead
+from benchmarks.report import IMAGE
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.kernel]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PER_CALL_METHODS = {
+    "arunner inline",
+    "asyncio.Runner.run",
+    "arunner thread",
+    "run_coroutine_threadsafe().result()",
+    "call_soon_threadsafe + Event (floor)",
+    "anyio BlockingPortal.call",
+}
+INTERRUPTED = {kernel.ARUN, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
+ROUND_TRIPS = {*kernel.ROUND_TRIPS, kernel.NEST_ROUND_TRIP}
+COMPARISONS = [c.name for c in overhead.COMPARISONS + kernel.COMPARISONS]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """``python -m benchmarks --quick``, as a user would run it."""
+    out = tmp_path_factory.mktemp("bench")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--json",
+            str(out / "results.json"),
+            "--docs",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        timeout=280,
+    )
+    return json.loads((out / "results.json").read_text()), out
+
+
+def finite(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+@pytest.mark.timeout(300)
+def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = run
+    assert set(results["per_call_us"]) == PER_CALL_METHODS
+    assert set(results["kernel"]["interrupt_ms"]) == INTERRUPTED
+    assert set(results["kernel"]["round_trip_ms"]) == ROUND_TRIPS
+    comparisons = results["comparisons"] + results["kernel"]["comparisons"]
+    assert [c["name"] for c in comparisons] == COMPARISONS
+    assert len(results["kernel"]["limits"]) == 5
+    values = [
+        *results["per_call_us"].values(),
+        *results["kernel"]["interrupt_ms"].values(),
+        *results["kernel"]["round_trip_ms"].values(),
+        *(c[key] for c in comparisons for key in ("ratio", "method_value")),
+        *(limit["value"] for limit in results["kernel"]["limits"]),
+    ]
+    assert all(map(finite, values)), values
+    # Each interrupted cell was stopped by the interrupt, as the report says.
+    assert set(results["kernel"]["endings"]) == INTERRUPTED
+
+
+def test_the_page_and_the_plot_are_written(run: tuple[dict[str, Any], Path]) -> None:
+    results, out = run
+    page = (out / "benchmarks.md").read_text()
+    for name in [*COMPARISONS, *PER_CALL_METHODS, *INTERRUPTED]:
+        assert name in page
+    for limit in results["kernel"]["limits"]:
+        assert limit["name"] in page
+    assert f"]({IMAGE})" in page
+    assert (out / IMAGE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

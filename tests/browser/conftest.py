@@ -1,0 +1,83 @@
+"""JupyterLab in headless Chromium: a private server, a browser, new notebooks.
+
+Chromium is Debian's (``apt-get install chromium``), never a browser that
+Playwright would download: without it these tests skip and say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.jupyterlab import JupyterLab
+
+if TYPE_CHECKING:  # Playwright is imported where used: the tests skip without it
+    from playwright.sync_api import BrowserContext
+
+    from tests.browser.notebook import Notebook
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+#: Debian's Chromium, headless, quiet on the network, nothing from a profile.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # root in CI
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    server = JupyterLab(tmp_path_factory.mktemp("jupyterlab"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """Chromium with a fresh profile."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium is not installed at {CHROMIUM}: run "
+            "'sudo apt-get install chromium' (scripts/dev.py test does it as root)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.notebook import PATIENCE_MS
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path_factory.mktemp("chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        context.set_default_timeout(PATIENCE_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def notebook(browser: BrowserContext, lab: JupyterLab) -> Iterator[Notebook]:
+    """A new notebook on the test kernel, in a tab of its own."""
+    from tests.browser.notebook import Notebook
+
+    page = browser.new_page()
+    try:
+        yield Notebook(page, lab.lab_url(), lab.kernel_display_name)
+    finally:
+        page.close()
