@@ -10,9 +10,6 @@ Sessions:
   reliability                   interrupt storm, blocking code, shutdown, bad input, soak
   bench-quick                   the benchmark, a few hundred iterations: proves it runs
   bench                         the full benchmark -> docs/benchmarks.md; not in ``test``
-  reliability                   interrupt storm, blocking code, shutdown, bad input, soak
-  bench-quick                   the benchmark, a few hundred iterations: proves it runs
-  bench                         the full benchmark -> docs/benchmarks.md; not in ``test``
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -147,30 +144,6 @@ def demo(session: nox.Session) -> None:
     """The tour: run the quickstart notebook, print it, write out/quickstart.html."""
     session.install("-e", ".[notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
     session.run("python", "scripts/tour.py", *session.posargs)
-
-
-@nox.session(python=PYTHONS[OLDEST])
-def reliability(session: nox.Session) -> None:
-    """Interrupt storm, blocking code, shutdown, bad input and soak in real kernels.
-
-    ``ARUNNER_RELIABILITY=full`` (passed through) runs the long variants.
-    """
-    session.install("-e", ".[test]", *KERNEL_FLAVOURS["ipykernel7"])
-    pytest(session, "tests/reliability")
-
-
-@nox.session(name="bench-quick", python=PYTHONS[OLDEST])
-def bench_quick(session: nox.Session) -> None:
-    """The benchmark with a few hundred iterations: proves it runs, not the speed."""
-    session.install("-e", ".[test,bench]", *KERNEL_FLAVOURS["ipykernel7"])
-    pytest(session, "benchmarks")
-
-
-@nox.session(python=PYTHONS[OLDEST], default=False)
-def bench(session: nox.Session) -> None:
-    """The full benchmark: writes docs/benchmarks.md and its plot (not in ``test``)."""
-    session.install("-e", ".[test,bench]", *KERNEL_FLAVOURS["ipykernel7"])
-    session.run("python", "-m", "benchmarks", "--docs", "docs", *session.posargs)
 
 
 @nox.session(python=PYTHONS[OLDEST])
