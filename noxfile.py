@@ -6,6 +6,7 @@ Sessions:
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
   docs                          mkdocs build --strict: the documentation site
   notebooks                     each notebook run in a fresh kernel, outputs checked
+  browser                       JupyterLab in headless Chromium (Playwright)
   demo                          the tour (``scripts/dev.py demo``); not part of ``test``
   reliability                   interrupt storm, blocking code, shutdown, bad input, soak
   bench-quick                   the benchmark, a few hundred iterations: proves it runs
@@ -144,6 +145,17 @@ def demo(session: nox.Session) -> None:
     """The tour: run the quickstart notebook, print it, write out/quickstart.html."""
     session.install("-e", ".[notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
     session.run("python", "scripts/tour.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def browser(session: nox.Session) -> None:
+    """JupyterLab in Debian's headless Chromium: the stop button, restart, output.
+
+    Chromium comes from ``apt-get install chromium`` (scripts/dev.py test
+    installs it as root); without it the tests skip and say so.
+    """
+    session.install("-e", ".[test,browser]", *KERNEL_FLAVOURS["ipykernel7"])
+    pytest(session, "tests/browser")
 
 
 @nox.session(python=PYTHONS[OLDEST])
