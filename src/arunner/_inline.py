@@ -68,7 +68,20 @@ class InlineEngine:
 
     def close(self, timeout: float) -> list[str]:
         with self._turn:
-            return finalize_loop(self.loop, self._executor, timeout)
+            if asyncio._get_running_loop() is None:
+                return finalize_loop(self.loop, self._executor, timeout)
+            # Another loop runs in this thread (an inline runner that a kernel
+            # refused): ours is idle, so a helper thread can finalise it.
+            problems: list[str] = []
+            helper = threading.Thread(
+                target=lambda: problems.extend(
+                    finalize_loop(self.loop, self._executor, timeout)
+                ),
+                name="arunner-close",
+            )
+            helper.start()
+            helper.join()
+            return problems
 
 
 def drive(
@@ -83,17 +96,23 @@ def drive(
     second raises ``KeyboardInterrupt`` wherever the thread is.
     """
     __tracebackhide__ = True
-    task = loop.create_task(coro, context=context)
+    created: list[asyncio.Task[T]] = []
 
     def cancel_main_task() -> None:
-        if task.done():
+        if not created:
+            return  # not created yet: it is cancelled as soon as it is
+        if created[0].done():
             raise KeyboardInterrupt
-        task.cancel()
+        created[0].cancel()
         # Wake the loop if it sleeps in select() with a long timeout.
         loop.call_soon_threadsafe(_wake)
 
     scope = InterruptScope(cancel_main_task)
-    with scope:
+    with scope:  # before the task exists, so no interrupt can slip between
+        task = loop.create_task(coro, context=context)
+        created.append(task)
+        if scope.count:
+            task.cancel()
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError as exc:

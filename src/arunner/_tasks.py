@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from arunner._traceback import is_plumbing
+
 __all__ = ["TaskInfo", "TaskTable", "cancel_tasks", "install_task_clock", "snapshot"]
 
 _born: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
@@ -87,29 +89,33 @@ def _state(task: asyncio.Task[Any]) -> str:
 
 
 def _suspended_at(task: asyncio.Task[Any]) -> str:
-    """The innermost frame the task waits in, following the ``await`` chain."""
-    frame = _innermost_frame(task.get_coro())
-    if frame is None:
+    """Where the task waits: the innermost frame of its ``await`` chain that
+    is the user's (``sleep`` in asyncio's tasks.py says nothing useful)."""
+    frames = _await_chain(task.get_coro())
+    if not frames:
         return "-"
+    frame = next(
+        (f for f in reversed(frames) if not is_plumbing(f.f_code.co_filename)),
+        frames[-1],
+    )
     code = frame.f_code
     return f"{code.co_name} ({code.co_filename}:{frame.f_lineno})"
 
 
-def _innermost_frame(awaitable: object) -> FrameType | None:
-    frame: FrameType | None = None
-    seen = 0
-    while awaitable is not None and seen < 100:
-        seen += 1
-        inner_frame = getattr(awaitable, "cr_frame", None) or getattr(
+def _await_chain(awaitable: object) -> list[FrameType]:
+    """The frames of a coroutine and of what it awaits, outermost first."""
+    frames: list[FrameType] = []
+    while awaitable is not None and len(frames) < 100:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(
             awaitable, "gi_frame", None
         )
-        if inner_frame is None:
+        if frame is None:
             break
-        frame = inner_frame
+        frames.append(frame)
         awaitable = getattr(awaitable, "cr_await", None) or getattr(
             awaitable, "gi_yieldfrom", None
         )
-    return frame
+    return frames
 
 
 def _age(seconds: float | None) -> str:

@@ -122,13 +122,7 @@ class ThreadEngine:
                 "a socket read, C code). Restart the runner: close() it and "
                 "create a new Runner (in IPython: %arun --restart)."
             )
-        call = _Call(self, coro, context)
-        try:
-            self.loop.call_soon_threadsafe(call.start)
-        except RuntimeError:
-            coro.close()
-            raise RuntimeError("Runner is closed") from None
-        return call.wait()
+        return _Call(self, coro, context).run()
 
     def force_stop(self, description: str) -> None:
         """Raise CancelledError inside the loop thread to stop what hogs it.
@@ -211,6 +205,8 @@ class _Call(Generic[T]):
         task = self._engine.loop.create_task(self._coro, context=self._context)
         self.task = task
         task.add_done_callback(self._finish)
+        if self.cancel_delivered:  # the interrupt came before the task existed
+            task.cancel()
 
     def _finish(self, task: asyncio.Task[T]) -> None:
         self.finished = True
@@ -229,10 +225,20 @@ class _Call(Generic[T]):
     def _request_cancel(self) -> None:
         self._engine.loop.call_soon_threadsafe(self._deliver_cancel)
 
-    def wait(self) -> T:
+    def run(self) -> T:
+        """Hand the coroutine to the loop thread and wait for its outcome.
+
+        The SIGINT handler goes in before the hand-off: the coroutine may
+        start (and prove it started) before this thread runs another line.
+        """
         __tracebackhide__ = True
         scope = InterruptScope(self._request_cancel)
         with scope:
+            try:
+                self._engine.loop.call_soon_threadsafe(self.start)
+            except RuntimeError:
+                self._coro.close()
+                raise RuntimeError("Runner is closed") from None
             while not self.finished:
                 try:
                     if not self._done.acquire(True, WAIT_SLICE):

@@ -6,9 +6,20 @@ import asyncio
 import os
 from types import TracebackType
 
-__all__ = ["interrupted_at", "without_asyncio_frames"]
+__all__ = ["in_asyncio", "interrupted_at", "is_plumbing", "without_asyncio_frames"]
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_ARUNNER_DIR = os.path.dirname(__file__) + os.sep
+
+
+def in_asyncio(filename: str) -> bool:
+    """Whether ``filename`` is one of asyncio's own modules."""
+    return filename.startswith(_ASYNCIO_DIR)
+
+
+def is_plumbing(filename: str) -> bool:
+    """Whether ``filename`` belongs to asyncio or arunner, not to the user."""
+    return filename.startswith((_ASYNCIO_DIR, _ARUNNER_DIR))
 
 
 def without_asyncio_frames(tb: TracebackType | None) -> TracebackType | None:
@@ -19,7 +30,7 @@ def without_asyncio_frames(tb: TracebackType | None) -> TracebackType | None:
     """
     entries = []
     while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(_ASYNCIO_DIR):
+        if not in_asyncio(tb.tb_frame.f_code.co_filename):
             entries.append(tb)
         tb = tb.tb_next
     relinked = None

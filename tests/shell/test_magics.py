@@ -275,14 +275,16 @@ def test_background_handle_works_from_the_notebook_and_later_cells(
 
 
 def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
-    ready.ok("%arun -b -n sleeper asyncio.sleep(60)")
+    ready.ok("async def poll():\n    while True:\n        await asyncio.sleep(60)")
+    ready.ok("%arun -b -n sleeper poll()")
     table = ready.ok("%arun --tasks")
     assert len(table) == 1
     text = str(table)
     assert text.splitlines()[0].split() == ["name", "state", "age", "suspended", "at"]
     assert "sleeper" in text
     assert "pending" in text
-    assert "sleep (" in text
+    assert "poll (" in text  # the user's line, not asyncio's sleep
+    assert ":3)" in text
     assert '<table class="arunner-tasks">' in table._repr_html_()
     assert "<td>sleeper</td>" in table._repr_html_()
 

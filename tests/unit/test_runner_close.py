@@ -273,3 +273,30 @@ def test_a_forgotten_runner_is_closed_at_interpreter_exit(tmp_path: Path) -> Non
     assert marker.read_text() == "cleanup ran"
     assert "destroyed but it is pending" not in proc.stderr
     assert proc.stderr == ""
+
+
+def test_close_of_an_inline_runner_from_inside_another_running_loop() -> None:
+    """A kernel refuses inline mode; closing that runner must still be clean."""
+    events: list[str] = []
+    runner = arunner.Runner(mode="inline")
+
+    async def pending() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            events.append("cleanup")
+
+    keep = runner.start(pending())  # drives the loop once, from no running loop
+
+    async def refused_then_closed() -> None:
+        with pytest.raises(RuntimeError, match="cannot be called from a running"):
+            runner.run(noop())
+        runner.close()
+
+    outer = asyncio.new_event_loop()
+    try:
+        outer.run_until_complete(refused_then_closed())
+    finally:
+        outer.close()
+    assert keep.cancelled()
+    assert events == ["cleanup"]

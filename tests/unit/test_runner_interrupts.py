@@ -219,3 +219,26 @@ def test_no_sigint_handler_is_left_behind(runner: arunner.Runner) -> None:
     before = signal.getsignal(signal.SIGINT)
     runner.run(asyncio.sleep(0))
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_interrupt_the_moment_the_coroutine_starts_still_cancels_it(
+    runner: arunner.Runner,
+) -> None:
+    """The coroutine may run (and say so) before the caller is back from the
+    hand-off; the SIGINT handler must already be in place by then."""
+    main = threading.main_thread().ident
+    assert main is not None
+    for _ in range(30):
+        events: list[str] = []
+
+        async def interrupt_myself_first(events: list[str] = events) -> None:
+            try:
+                signal.pthread_kill(main, signal.SIGINT)
+                await asyncio.sleep(30)
+                events.append("resumed")
+            finally:
+                events.append("cleanup")
+
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(interrupt_myself_first())
+        assert events == ["cleanup"]
