@@ -77,7 +77,8 @@ def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
     assert "KeyboardInterrupt" in output
     assert "resumed" not in output
     # the traceback's arrow points at the line that was interrupted
-    assert re.search(r"----> \d+\s+await asyncio\.sleep\(30\)", output)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    assert re.search(r"----> \d+\s+await asyncio\.sleep\(30\)", plain)
     assert "'kept'" in terminal.run("%arun asyncio.sleep(0, var.get())")
     engine = terminal.run("%arun --status")
     assert (
