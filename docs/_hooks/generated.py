@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from markdown.extensions.toc import slugify
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
@@ -191,9 +192,52 @@ def optional_image(argument: str, page: Page) -> str:
     return f"![{alt}]({path})"
 
 
+def quote(argument: str, page: Page) -> str:
+    """A section of another page, copied in at build time.
+
+    The argument is ``PAGE HEADING``: the page's path relative to this one
+    and the heading's text, e.g. ``benchmarks.md Interrupt to idle``.  The
+    section runs to the next heading of the same or a higher level.  Quoting
+    at build time keeps measured numbers in one place, the page that
+    regenerates them; a heading that is no longer there fails the build.
+    """
+    path, _, heading = argument.partition(" ")
+    source = Path(page.file.abs_src_path or "").parent / path
+    lines = source.read_text(encoding="utf-8").splitlines()
+    levels = [_heading_level(line) for line in lines]
+    titles = [
+        line[level + 1 :].strip() if level else ""
+        for line, level in zip(lines, levels, strict=True)
+    ]
+    if heading not in titles:
+        raise ValueError(f"{page.file.src_path}: no heading {heading!r} in {path}")
+    start = titles.index(heading)
+    end = next(
+        (
+            index
+            for index in range(start + 1, len(lines))
+            if 0 < levels[index] <= levels[start]
+        ),
+        len(lines),
+    )
+    anchor = slugify(heading.replace("`", ""), "-")
+    body = "\n".join(lines[start + 1 : end]).strip()
+    indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
+    title = heading.replace("`", "").replace('"', "'")
+    source_link = f"    [{path}: {heading}]({path}#{anchor})"
+    return f'!!! quote "{title}"\n\n{source_link}\n\n{indented}\n'
+
+
+def _heading_level(line: str) -> int:
+    """How many ``#`` open a Markdown heading line; 0 for any other line."""
+    level = len(line) - len(line.lstrip("#"))
+    return level if 0 < level <= 6 and line[level : level + 1] == " " else 0
+
+
 GENERATORS: dict[str, Callable[[str, Page], str]] = {
     "magic-usage": magic_usage,
     "magic-options": magic_options,
     "config-traits": config_traits,
     "optional-image": optional_image,
+    "quote": quote,
 }
