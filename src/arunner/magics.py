@@ -257,7 +257,7 @@ class ARunMagics(Magics):
         action="store_true",
         help="""Start as a background task and return a handle at once: done(),
         cancel(), result(timeout) work from the notebook, and 'await handle'
-        works in later %%arun cells.""",
+        works in later %%%%arun cells.""",
     )
     @argument("-n", "--name", help="Name of the background task (with -b).")
     @argument(
@@ -277,7 +277,7 @@ class ARunMagics(Magics):
         "--auto",
         choices=("on", "off"),
         help="""Route every cell that needs top-level await to the runner, as
-        if it began with %%arun (on), or leave such cells to IPython (off).""",
+        if it began with %%%%arun (on), or leave such cells to IPython (off).""",
     )
     @argument(
         "--restart",

@@ -34,8 +34,10 @@ MODES: tuple[Mode, ...] = ("auto", "inline", "thread", "nest")
 
 #: Seconds close() may take in all: cancelling tasks and running their
 #: cleanup, async generators, the executor.  asyncio waits 300 s for the
-#: executor alone; a kernel restart gives the process 5 s before killing it.
-DEFAULT_SHUTDOWN_TIMEOUT = 3.0
+#: executor alone; jupyter_client sends a kernel SIGTERM 2.5 s after asking
+#: it to shut down (half its default shutdown_wait_time), and that ends the
+#: process at once, so the cleanup must be done before then.
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0
 
 
 class _Engine(Protocol):

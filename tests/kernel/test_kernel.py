@@ -188,7 +188,7 @@ async def pending():
     try:
         await asyncio.sleep(60)
     finally:
-        await asyncio.sleep(0.05)   # cleanup may await
+        await asyncio.sleep(1.5)   # a slow cleanup, well within the default timeout
         pathlib.Path({path!r}).write_text("cleanup ran")
 async def numbers():
     try:
@@ -243,3 +243,26 @@ def test_unload_ext_closes_the_runner_and_cleanup_runs(
     assert "cancelled 1 pending task(s)" in reply.stdout
     assert cleanup.read_text() == "cleanup ran"
     assert agen.read_text() == "agen finalised"
+
+
+def test_kernel_shutdown_gives_up_on_an_endless_cleanup_before_jupyter_kills_it(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    """jupyter_client sends SIGTERM 2.5 s after the shutdown request; the
+    runner must have given up by then, so that the kernel exits by itself."""
+    kernel = start_kernel()
+    kernel.ok("import asyncio")
+    kernel.ok(
+        "%%arun\n"
+        "async def endless():\n"
+        "    try:\n"
+        "        await asyncio.sleep(3600)\n"
+        "    finally:\n"
+        "        await asyncio.sleep(3600)\n"
+        "t = asyncio.create_task(endless(), name='endless-cleanup')\n"
+        "await asyncio.sleep(0)\n"
+    )
+    process = kernel.manager.provisioner.process  # type: ignore[union-attr]
+    kernel.client.stop_channels()
+    kernel.manager.shutdown_kernel(now=False)
+    assert process.wait(timeout=10) == 0  # not -15: no SIGTERM was needed

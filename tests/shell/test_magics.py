@@ -447,3 +447,10 @@ def test_arun_inside_arun_says_to_await_instead(ready: Shell, mode: str) -> None
     assert isinstance(error, UsageError)
     assert "write 'await double(2)' there" in str(error)
     assert ready.ok("%arun double(2)") == 4
+
+
+def test_help_shows_the_cell_magic_with_both_percent_signs(shell: Shell) -> None:
+    parser = shell.ip.magics_manager.magics["line"]["arun"].parser
+    help_text = " ".join(parser.format_help().split())
+    assert "works in later %%arun cells" in help_text
+    assert "as if it began with %%arun (on)" in help_text
