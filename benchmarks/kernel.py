@@ -40,11 +40,19 @@ TOP_LEVEL = "ipykernel top-level await"
 NEST = "nest_asyncio: asyncio.run()"
 
 STARTED = "print('started', flush=True)\n"
+#: Each sleep is below the kernel helpers' patience (30 s), so that a lost
+#: interrupt shows as a cell that ran on to its end rather than a hang.
 SLEEPERS = {
-    ARUN: f"%%arun\n{STARTED}await asyncio.sleep(30)\nprint('resumed')",
-    PLAIN: f"{STARTED}time.sleep(30)\nprint('resumed')",
-    NEST: f"{STARTED}asyncio.run(asyncio.sleep(30))\nprint('resumed')",
+    ARUN: f"%%arun\n{STARTED}await asyncio.sleep(20)\nprint('resumed')",
+    PLAIN: f"{STARTED}time.sleep(20)\nprint('resumed')",
+    # nest_asyncio loses an interrupt now and then: a short sleep bounds that.
+    NEST: f"{STARTED}asyncio.run(asyncio.sleep(5))\nprint('resumed')",
 }
+#: How a cell that the interrupt did not stop is reported.
+RAN_ON = "nothing: it ran on to its end"
+#: How a cell is reported whose interrupt IPython failed to show (its
+#: traceback formatter trips over a frame caught between two lines).
+UNFORMATTED = "an error IPython failed to format"
 #: ipykernel finishes the await before it reacts, so its sleep is short.
 TOP_LEVEL_SLEEPER = STARTED + "await asyncio.sleep({seconds})"
 
@@ -126,8 +134,8 @@ class KernelResults:
     comparisons: list[Comparison]
     limits: list[Limit]
     sizes: Sizes
-    #: How each interrupted cell ended (the error it showed).
-    endings: dict[str, str] = field(default_factory=dict)
+    #: How each interrupted cell ended (the error it showed): how often.
+    endings: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -150,13 +158,24 @@ def kernels() -> Iterator[Callable[..., Kernel]]:
 
 
 def _interrupt_to_idle(
-    kernel: Kernel, code: str, endings: dict[str, str], name: str
+    kernel: Kernel, code: str, endings: dict[str, dict[str, int]], name: str
 ) -> Callable[[], float]:
+    """Sample the latency; count how the cell ended.
+
+    A lost interrupt counts with the time the cell took to end by itself,
+    which is what the user waited.
+    """
+    ended = endings.setdefault(name, {})
+
     def sample() -> float:
         reply = kernel.execute(code, interrupt_on="started")
-        if reply.ename is None or "resumed" in reply.stdout:
-            raise RuntimeError(f"{name}: the interrupt did not stop the cell")
-        endings[name] = reply.ename
+        if "resumed" in reply.stdout:
+            ending = RAN_ON
+        elif reply.ename is not None:
+            ending = f"`{reply.ename}`"
+        else:
+            ending = UNFORMATTED
+        ended[ending] = ended.get(ending, 0) + 1
         return reply.interrupt_to_idle
 
     return sample
@@ -222,13 +241,15 @@ def _scale(kernel: Kernel, sizes: Sizes) -> list[Limit]:
 
 
 def measure(sizes: Sizes) -> KernelResults:
-    endings: dict[str, str] = {}
+    endings: dict[str, dict[str, int]] = {}
     with kernels() as start:
         nb = start()
         nb.ok("import asyncio, time")
         nest = start(load=False)
         nest.ok("import asyncio, time, nest_asyncio2\nnest_asyncio2.apply()")
         where = {ARUN: nb, PLAIN: nb, NEST: nest}
+        for name, code in SLEEPERS.items():  # the first traceback loads a lot
+            where[name].execute(code, interrupt_on="started")
         interrupts: Samples = sample_rounds(
             sizes.interrupt_rounds,
             {
