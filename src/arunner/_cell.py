@@ -53,18 +53,21 @@ def compile_cell(
     A trailing expression becomes the cell's value unless a ``;`` follows
     it, which silences it as in any IPython cell.
     """
+    # Blank lines in front number the lines as in the file (cheaper than
+    # renumbering the tree afterwards).
+    source = "\n" * (first_line - 1) + source
     tree = ast.parse(source, filename, "exec", type_comments=False)
     trailing = tree.body[-1] if tree.body else None
     last = None
     if isinstance(trailing, ast.Expr) and not _silenced(source, trailing):
         tree.body.pop()
-        expression = ast.increment_lineno(
-            ast.Expression(trailing.value), first_line - 1
-        )
         last = compile(
-            expression, filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
+            ast.Expression(trailing.value),
+            filename,
+            "eval",
+            flags | _ASYNC_FLAGS,
+            dont_inherit=True,
         )
-    ast.increment_lineno(tree, first_line - 1)
     body = (
         compile(tree, filename, "exec", flags | _ASYNC_FLAGS, dont_inherit=True)
         if tree.body

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import re
 import warnings
@@ -52,6 +53,34 @@ Usage:
   %arun --tasks         list the runner's live tasks
   %arun --status        show the engine, loop and thread
 Type %arun? for every option."""
+
+
+#: What IPython's input transforms act on: magics (%), shell escapes (!),
+#: help (?), autocall and quoting (/ , ; at a line start), pasted prompts,
+#: and a cell that starts indented or with blank lines.
+_IPYTHON_SYNTAX = re.compile(
+    r"[%!?]|^\s*[/,;]|^\s*(>>>|In \[\d+\]:|\.\.\.+:)|\A\s", re.MULTILINE
+)
+
+#: IPython's own transforms, to tell whether a shell has others.
+_IPYTHON_TRANSFORMS = TransformerManager()
+
+
+@functools.cache
+def _options_with_values(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """The option strings of ``parser`` that take a value (``--timeout 5``)."""
+    return frozenset(
+        option
+        for action in parser._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    )
+
+
+@functools.cache
+def _defaults(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """What ``parser`` gives for no options at all."""
+    return parser.parse_args([])
 
 
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
@@ -332,12 +361,7 @@ class ARunMagics(Magics):
         only the option tokens go through the parser.
         """
         parser = self.arun.parser
-        takes_value = {
-            option
-            for action in parser._actions
-            if action.nargs != 0
-            for option in action.option_strings
-        }
+        takes_value = _options_with_values(parser)
         option_tokens: list[str] = []
         code = ""
         expecting_value = False
@@ -355,7 +379,11 @@ class ARunMagics(Magics):
             else:
                 code = line[match.start() :]
                 break
-        options = parser.parse_args(option_tokens)
+        options = (
+            parser.parse_args(option_tokens)
+            if option_tokens
+            else argparse.Namespace(**vars(_defaults(parser)))  # the common case
+        )
         if options.timeout is not None and not options.timeout > 0:
             raise UsageError(
                 f"--timeout needs a positive number of seconds; got {options.timeout}"
@@ -398,9 +426,17 @@ class ARunMagics(Magics):
         return run_cell(code, shell.user_global_ns, shell.user_ns)
 
     def _transform(self, cell: str) -> str:
-        """IPython's transforms of a %%arun body, without routing it again."""
+        """IPython's transforms of a %%arun body, without routing it again.
+
+        They tokenise the whole cell, which costs more than the rest of a
+        %%arun call; a cell with none of the syntax they handle, in a shell
+        with only IPython's own transforms, comes out unchanged, so it skips
+        them.
+        """
         shell = self.shell
         assert shell is not None
+        if not _IPYTHON_SYNTAX.search(cell) and self._default_transforms_only():
+            return cell if cell.endswith("\n") else cell + "\n"
         if self._router is None:
             return str(shell.transform_cell(cell))
         self._router.paused += 1
@@ -408,6 +444,18 @@ class ARunMagics(Magics):
             return str(shell.transform_cell(cell))
         finally:
             self._router.paused -= 1
+
+    def _default_transforms_only(self) -> bool:
+        shell = self.shell
+        assert shell is not None
+        manager = shell.input_transformer_manager
+        return (
+            not shell.input_transformers_post
+            and [t for t in manager.cleanup_transforms if t is not self._router]
+            == _IPYTHON_TRANSFORMS.cleanup_transforms
+            and manager.line_transforms == _IPYTHON_TRANSFORMS.line_transforms
+            and manager.token_transformers == _IPYTHON_TRANSFORMS.token_transformers
+        )
 
     def _expression_coroutine(self, expression: str) -> Any:
         shell = self.shell

@@ -454,3 +454,22 @@ def test_help_shows_the_cell_magic_with_both_percent_signs(shell: Shell) -> None
     help_text = " ".join(parser.format_help().split())
     assert "works in later %%arun cells" in help_text
     assert "as if it began with %%arun (on)" in help_text
+
+
+def test_cell_body_gets_the_shells_own_input_transformers(ready: Shell) -> None:
+    """A plain-Python body skips IPython's transforms only when the shell has
+    no others: transformers that users or extensions registered still apply."""
+
+    def shout(lines: list[str]) -> list[str]:
+        # only lines that start with it: the outer cell holds the body in a string
+        return ["40 + 2\n" if line.startswith("whisper") else line for line in lines]
+
+    ready.ip.input_transformers_post.append(shout)
+    try:
+        assert ready.ok("%%arun\nawait asyncio.sleep(0)\nwhisper") == 42
+    finally:
+        ready.ip.input_transformers_post.remove(shout)
+
+
+def test_cell_body_with_leading_indent_or_blank_lines(ready: Shell) -> None:
+    assert ready.ok("%%arun\n\n    x = await double(1)\n    x") == 2
