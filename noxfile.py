@@ -8,9 +8,9 @@ Sessions:
   notebooks                     each notebook run in a fresh kernel, outputs checked
   browser                       JupyterLab in headless Chromium (Playwright)
   demo                          the tour (``scripts/dev.py demo``); not part of ``test``
-  reliability                   interrupt storm, blocking code, shutdown, bad input, soak
+  reliability                   interrupts, blocking code, shutdown, bad input, soak
   bench-quick                   the benchmark, a few hundred iterations: proves it runs
-  bench                         the full benchmark -> docs/benchmarks.md; not in ``test``
+  bench                         full run: docs/benchmarks.md and plot; not in ``test``
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.

@@ -25,6 +25,8 @@ def measure(quick: bool, with_kernel: bool) -> Results:
         environment=environment(),
         per_call_us=medians(samples, scale=1e6),
         comparisons=comparisons,
+        rounds=rounds,
+        calls=calls,
         kernel=kernel.measure(sizes) if with_kernel else None,
     )
 
@@ -45,6 +47,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results.as_json(), indent=2) + "\n")
     if args.docs:
+        args.docs.mkdir(parents=True, exist_ok=True)
         (args.docs / "benchmarks.md").write_text(markdown(results))
         plot(results, args.docs / IMAGE)
 

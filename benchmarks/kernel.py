@@ -48,6 +48,12 @@ SLEEPERS = {
     # nest_asyncio loses an interrupt now and then: a short sleep bounds that.
     NEST: f"{STARTED}asyncio.run(asyncio.sleep(5))\nprint('resumed')",
 }
+#: Seconds between the cell printing that it started and the interrupt: the
+#: cell is then waiting, as a long cell does when the user presses stop.
+#: (An interrupt within milliseconds of the print can catch ipykernel's
+#: top-level await before its loop waits, and cancel it at once.)
+SETTLE = 0.2
+
 #: How a cell that the interrupt did not stop is reported.
 RAN_ON = "nothing: it ran on to its end"
 #: How a cell is reported whose interrupt IPython failed to show (its
@@ -118,7 +124,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(15, 3, 3.0, 15, 30, 10_000, 1_000)
+        return cls(15, 5, 3.0, 15, 30, 10_000, 1_000)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -158,23 +164,30 @@ def kernels() -> Iterator[Callable[..., Kernel]]:
 
 
 def _interrupt_to_idle(
-    kernel: Kernel, code: str, endings: dict[str, dict[str, int]], name: str
+    kernel: Kernel,
+    code: str,
+    endings: dict[str, dict[str, int]],
+    name: str,
+    waited: float | None = None,
 ) -> Callable[[], float]:
     """Sample the latency; count how the cell ended.
 
     A lost interrupt counts with the time the cell took to end by itself,
-    which is what the user waited.
+    which is what the user waited.  With ``waited``, an ending that took at
+    least that many seconds is counted as one that waited for the await.
     """
     ended = endings.setdefault(name, {})
 
     def sample() -> float:
-        reply = kernel.execute(code, interrupt_on="started")
+        reply = kernel.execute(code, interrupt_on="started", delay=SETTLE)
         if "resumed" in reply.stdout:
             ending = RAN_ON
         elif reply.ename is not None:
             ending = f"`{reply.ename}`"
         else:
             ending = UNFORMATTED
+        if waited is not None and reply.interrupt_to_idle >= waited:
+            ending += " after the await finished"
         ended[ending] = ended.get(ending, 0) + 1
         return reply.interrupt_to_idle
 
@@ -249,7 +262,7 @@ def measure(sizes: Sizes) -> KernelResults:
         nest.ok("import asyncio, time, nest_asyncio2\nnest_asyncio2.apply()")
         where = {ARUN: nb, PLAIN: nb, NEST: nest}
         for name, code in SLEEPERS.items():  # the first traceback loads a lot
-            where[name].execute(code, interrupt_on="started")
+            where[name].execute(code, interrupt_on="started", delay=SETTLE)
         interrupts: Samples = sample_rounds(
             sizes.interrupt_rounds,
             {
@@ -265,6 +278,7 @@ def measure(sizes: Sizes) -> KernelResults:
                     TOP_LEVEL_SLEEPER.format(seconds=sizes.top_level_sleep),
                     endings,
                     TOP_LEVEL,
+                    waited=sizes.top_level_sleep / 2,
                 )
             },
         )

@@ -7,12 +7,13 @@ import importlib.metadata
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.figures import Comparison, Limit
-from benchmarks.kernel import NEST, TOP_LEVEL, KernelResults
+from benchmarks.kernel import SETTLE, TOP_LEVEL, KernelResults
 
 __all__ = ["IMAGE", "Results", "environment", "markdown", "plot", "text"]
 
@@ -40,8 +41,10 @@ class Results:
     environment: dict[str, str]
     per_call_us: dict[str, float]
     comparisons: list[Comparison]
+    #: Per-call overhead: rounds, and calls per method and round.
+    rounds: int
+    calls: int
     kernel: KernelResults | None = None
-    limits: list[Limit] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +83,7 @@ def _verdict(met: bool) -> str:
 
 def _summary_rows(results: Results) -> list[tuple[str, str, str, str]]:
     comparisons = list(results.comparisons)
-    limits = list(results.limits)
+    limits: list[Limit] = []
     if results.kernel is not None:
         comparisons += results.kernel.comparisons
         limits += results.kernel.limits
@@ -124,7 +127,7 @@ def text(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -163,7 +166,7 @@ def markdown(results: Results) -> str:
     ]
     if results.kernel is not None:
         lines += _kernel_sections(results.kernel)
-    lines += ["", *METHOD]
+    lines += ["", *_method(results)]
     return "\n".join(lines) + "\n"
 
 
@@ -182,9 +185,10 @@ def _kernel_sections(kernel: KernelResults) -> list[str]:
         "### Interrupt to idle",
         "",
         "From the interrupt request to the kernel reporting idle again, for a",
-        "cell that waits 20 s (5 s under nest_asyncio: see below). The last",
-        "column counts how the cells ended; a lost interrupt counts with the",
-        "time the cell took to end by itself.",
+        "cell that waits 20 s (5 s under nest_asyncio: see below), interrupted",
+        f"{SETTLE:g} s after it printed that it started. The last column counts",
+        "how the cells ended; a lost interrupt counts with the time the cell",
+        "took to end by itself.",
         "",
         *_table(
             ("cell", "ms (median)", "the cell ended with"),
@@ -195,11 +199,14 @@ def _kernel_sections(kernel: KernelResults) -> list[str]:
         ),
         "",
         "ipykernel's own top-level await does not react to the interrupt until",
-        "the awaited call has finished, and then ends with `CancelledError`. It is",
-        f"measured with a {sizes.top_level_sleep:g} s `asyncio.sleep` so that",
-        "the run stays bounded: its figure is that sleep (less the moment it",
-        "took to print and be interrupted), and with a longer await it would",
-        f"be longer. {NEST} re-enters the loop in the kernel's own thread, so",
+        "the awaited call has finished, and then ends with `CancelledError`. It",
+        f"is measured with a {sizes.top_level_sleep:g} s `asyncio.sleep` so that",
+        "the run stays bounded: its figure is the rest of that sleep, and with a",
+        "longer await it would be longer. (An interrupt that arrives within",
+        "milliseconds of the cell's start can catch it before its loop waits",
+        "and cancel it at once; a user's stop button practically never does.)",
+        "Under nest_asyncio, `asyncio.run()` re-enters the loop in the kernel's",
+        "own thread, so",
         "the interrupt raises KeyboardInterrupt wherever that thread happens to",
         "be, and now and then it is lost: the cell then runs on to the end of",
         "its sleep. That sleep is 5 s to bound the run, and such a sample counts",
@@ -240,31 +247,43 @@ def _kernel_sections(kernel: KernelResults) -> list[str]:
     ]
 
 
-METHOD = [
-    "## Method",
-    "",
-    "- The machine is shared and noisy, so no figure is a single timing. Each",
-    "  method is sampled once per round; rounds interleave the methods, in",
-    "  alternating order; a ratio is the median over rounds of the ratio",
-    "  between the two methods' samples from the same round, and a time is",
-    "  the median of its samples.",
-    "- Per-call overhead: each round makes 2,000 calls of `run(noop())` per",
-    "  method in one process, 15 rounds. The thread engine is compared with",
-    "  `asyncio.run_coroutine_threadsafe(...).result()`, anyio's",
-    "  `BlockingPortal.call` and the bare hand-off that every loop-in-a-thread",
-    "  design pays (`call_soon_threadsafe` setting a `threading.Event`).",
-    "- Kernels are real ipykernel processes started from a private kernelspec",
-    "  through jupyter_client, with the helpers of the kernel test tier. The",
-    "  interrupt is sent through `KernelManager.interrupt_kernel()` as soon as",
-    "  the cell has printed that it started; the %%arun and plain cells run 15",
-    "  rounds, the top-level await 3. The nest_asyncio kernel has",
-    "  `nest_asyncio2.apply()` and no arunner.",
-    "- Round trips: 15 rounds of 30 cells per method; a round's sample is the",
-    "  median of its cells.",
-    "- The quick variant that runs with the tests (`nox -s bench-quick`) uses a",
-    "  few hundred iterations and checks that every figure is produced, never",
-    "  the speed.",
-]
+def _method(results: Results) -> list[str]:
+    lines = [
+        "## Method",
+        "",
+        "- The machine is shared and noisy, so no figure is a single timing. Each",
+        "  method is sampled once per round; rounds interleave the methods, in",
+        "  alternating order; a ratio is the median over rounds of the ratio",
+        "  between the two methods' samples from the same round, and a time is",
+        "  the median of its samples.",
+        f"- Per-call overhead: {results.rounds} rounds, each making"
+        f" {results.calls:,} calls",
+        "  of `run(noop())` per method, all in one process. The thread engine is",
+        "  compared with `asyncio.run_coroutine_threadsafe(...).result()`, anyio's",
+        "  `BlockingPortal.call` and the bare hand-off that every loop-in-a-thread",
+        "  design pays (`call_soon_threadsafe` setting a `threading.Event`).",
+    ]
+    if results.kernel is not None:
+        sizes = results.kernel.sizes
+        lines += [
+            "- Kernels are real ipykernel processes started from a private",
+            "  kernelspec through jupyter_client, with the helpers of the kernel",
+            "  test tier. The interrupt goes through",
+            f"  `KernelManager.interrupt_kernel()` {SETTLE:g} s after the cell has",
+            f"  printed that it started; {sizes.interrupt_rounds} rounds, after one",
+            "  warm-up interrupt each, and"
+            f" {sizes.top_level_rounds} for the top-level await.",
+            "  The nest_asyncio kernel has `nest_asyncio2.apply()` and no arunner.",
+            f"- Round trips: {sizes.round_trip_rounds} rounds of"
+            f" {sizes.cells_per_round} cells per",
+            "  method; a round's sample is the median of its cells.",
+        ]
+    lines += [
+        "- The quick variant that runs with the tests (`nox -s bench-quick`)",
+        "  makes a few hundred iterations and checks that every figure is",
+        "  produced, never the speed.",
+    ]
+    return lines
 
 
 def _label(name: str, results: Results) -> str:
@@ -300,13 +319,18 @@ def plot(results: Results, path: Path) -> None:
         names = [_label(name, results) for name in values]
         colours = ["tab:blue" if "arun" in name else "tab:gray" for name in names]
         bars = axis.barh(names, list(values.values()), color=colours)
-        axis.bar_label(bars, fmt="%.3g", padding=3, fontsize=8)
+        axis.bar_label(
+            bars,
+            labels=[f"{v:,.0f}" if v >= 100 else f"{v:.3g}" for v in values.values()],
+            padding=3,
+            fontsize=8,
+        )
         axis.invert_yaxis()
         axis.set_title(title)
         axis.set_xlabel(unit)
         if unit.endswith("(log scale)"):
             axis.set_xscale("log")
-            axis.set_xlim(left=1)
+            axis.set_xlim(1, max(values.values()) * 5)
         axis.margins(x=0.25)
         axis.tick_params(axis="y", labelsize=8)
     figure.tight_layout()

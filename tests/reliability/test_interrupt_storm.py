@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.kernel.conftest import Kernel
-from tests.reliability.conftest import probe, scaled
+from tests.reliability.conftest import FULL, probe, scaled
 
 pytestmark = [pytest.mark.kernel, pytest.mark.reliability]
 
@@ -58,6 +58,7 @@ print("resumed")
 TREE = 1 + 2 + 4 + 8
 
 
+@pytest.mark.timeout(900 if FULL else 120)
 def test_every_cleanup_runs_and_the_runner_answers_after_each_interrupt(
     start_kernel: Callable[..., Kernel],
 ) -> None:
