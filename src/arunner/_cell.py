@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
+from arunner.runner import check_same_loop
+
 __all__ = [
     "CellCode",
     "compile_cell",
@@ -120,6 +122,8 @@ async def run_expression(
         return await value
     if not inspect.isawaitable(value):
         raise TypeError(not_awaitable_message(source.strip(), value))
+    if isinstance(value, asyncio.Future):
+        check_same_loop(value, asyncio.get_running_loop())
     return await value
 
 

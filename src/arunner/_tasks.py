@@ -35,11 +35,25 @@ def install_task_clock(loop: asyncio.AbstractEventLoop) -> None:
         coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
         **kwargs: Any,
     ) -> asyncio.Task[Any]:
-        task = asyncio.Task(coro, loop=loop, **kwargs)
+        task = _Task(coro, loop=loop, **kwargs)
         _born[task] = time.monotonic()
         return task
 
     loop.set_task_factory(timed_task_factory)
+
+
+class _Task(asyncio.Task):  # type: ignore[type-arg]
+    """asyncio's Task, keeping its default name when given none.
+
+    With a task factory set, CPython 3.13.0's ``loop.create_task`` calls
+    ``task.set_name(None)`` and every unnamed task would be called "None".
+    """
+
+    __slots__ = ()
+
+    def set_name(self, value: object) -> None:
+        if value is not None:
+            super().set_name(value)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import functools
 import importlib
+import inspect
 import re
 import warnings
 from collections.abc import Callable
@@ -495,9 +496,16 @@ class ARunMagics(Magics):
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True
         main = in_cell(coroutine, capture_route(self.shell), options.timeout)
-        if options.background:
-            return self.runner.start(main, name=options.name)
-        return self.runner.run(main)
+        try:
+            if options.background:
+                return self.runner.start(main, name=options.name)
+            return self.runner.run(main)
+        finally:
+            # Refused before it started (a broken loop_factory, a blocked
+            # loop): the runner closed the wrapper; close what it wraps, or
+            # "coroutine ... was never awaited" turns up in some later cell.
+            if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                coroutine.close()
 
     # -- actions -------------------------------------------------------------------
 

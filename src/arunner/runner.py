@@ -25,7 +25,13 @@ from arunner._loop import LoopFactory
 from arunner._tasks import TaskInfo, snapshot
 from arunner._thread import ThreadEngine
 
-__all__ = ["DEFAULT_SHUTDOWN_TIMEOUT", "MODES", "BackgroundTask", "Runner"]
+__all__ = [
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "MODES",
+    "BackgroundTask",
+    "Runner",
+    "check_same_loop",
+]
 
 T = TypeVar("T")
 
@@ -265,16 +271,28 @@ def _as_coroutine(
             )
         return awaitable
     if isinstance(awaitable, asyncio.Future):
-        if awaitable.get_loop() is not loop:
-            raise ValueError(
-                f"{awaitable!r} belongs to a different event loop than the "
-                "runner's; create it inside a coroutine run by the runner "
-                "(for example with asyncio.create_task there)"
-            )
+        check_same_loop(awaitable, loop)
         return _await(awaitable)
     if inspect.isawaitable(awaitable):
         return _await(awaitable)
     raise TypeError(_not_awaitable_message(awaitable))
+
+
+def check_same_loop(
+    future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+) -> None:
+    """Refuse a Future or Task of another loop with a message that says why.
+
+    Awaiting it would fail inside the task with asyncio's "attached to a
+    different loop", which names none of the user's code.
+    """
+    if future.get_loop() is not loop:
+        raise ValueError(
+            f"{future!r} belongs to a different event loop than the runner's; "
+            "create it inside a coroutine run by the runner (for example with "
+            "asyncio.create_task there), or use mode='nest' for objects bound "
+            "to the kernel's own loop"
+        )
 
 
 def _not_awaitable_message(obj: object) -> str:

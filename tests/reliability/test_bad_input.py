@@ -62,12 +62,6 @@ CATALOGUE = {
             ("different event loop than the runner's",),
             undo="other.close()",
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="%arun passes asyncio's 'Task <Task ... coro=<in_cell() running "
-            "at .../arunner/_cell.py:...>> got Future ... attached to a different "
-            "loop' through; Runner.run has the clear message, the magic does not",
-        ),
     ),
     "already-awaited-coroutine": Mistake(
         "once = asyncio.sleep(0)\n%arun once\n%arun once",
@@ -223,12 +217,6 @@ def test_a_clear_error_and_a_usable_runner_afterwards(
     assert nb.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when the runner refuses a run before it starts (a loop_factory that "
-    "fails, a blocked loop thread), the cell's inner coroutine is never closed "
-    "and 'coroutine ... was never awaited' shows up in some later cell",
-)
 def test_a_refused_run_leaves_no_never_awaited_warning_behind(nb: Kernel) -> None:
     refused = "%config ARunMagics.loop_factory = 'os.getcwd'\n%arun asyncio.sleep(0)"
     # Twice: IPython keeps the last error's traceback, and with it the first

@@ -231,6 +231,14 @@ def test_background_task_handle(runner: arunner.Runner) -> None:
     assert runner.run(await_handle()) == 10
 
 
+def test_unnamed_tasks_keep_asyncios_default_names(runner: arunner.Runner) -> None:
+    """CPython 3.13.0 renames them "None" when a loop has a task factory."""
+    handle = runner.start(asyncio.sleep(0.01))
+    assert handle.name.startswith("Task-")
+    assert [t.name for t in runner.tasks()] == [handle.name]
+    handle.result(timeout=10)
+
+
 def test_background_task_result_timeout_and_cancel(runner: arunner.Runner) -> None:
     handle = runner.start(asyncio.sleep(60))
     with pytest.raises(TimeoutError):
