@@ -1,16 +1,16 @@
 """Every check arunner runs, as nox sessions (``scripts/dev.py test`` runs them all).
 
 Sessions:
-  lint                          ruff format --check, ruff check, mypy --strict
+  lint                        ruff format --check, ruff check, mypy --strict
   tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
-  docs                          mkdocs build --strict: the documentation site
-  notebooks                     each notebook run in a fresh kernel, outputs checked
-  browser                       JupyterLab in headless Chromium (Playwright)
-  demo                          the tour (``scripts/dev.py demo``); not part of ``test``
-  reliability                   interrupts, blocking code, shutdown, bad input, soak
-  bench-quick                   the benchmark, a few hundred iterations: proves it runs
-  bench                         full run: docs/benchmarks.md and plot; not in ``test``
+  docs                        mkdocs build --strict: the documentation site
+  notebooks                   each notebook run in a fresh kernel, outputs checked
+  browser                     JupyterLab in headless Chromium (Playwright)
+  demo                        the tour (``scripts/dev.py demo``); not part of ``test``
+  reliability                 interrupts, blocking code, shutdown, bad input, soak
+  bench-quick                 the benchmark, a few hundred iterations: proves it runs
+  bench                       full run: docs/benchmarks.md and plot; not in ``test``
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
