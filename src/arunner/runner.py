@@ -211,7 +211,12 @@ class Runner:
         created inside a ``run``.  The handle may be used from any thread.
         """
         engine = self._engine or self._lazy_init(coro)
-        task = self.run(_create_task(_as_coroutine(coro, engine.loop), name))
+        main = _as_coroutine(coro, engine.loop)
+        try:
+            task = self.run(_create_task(main, name))
+        except BaseException:
+            main.close()  # never started: no "never awaited" warning later
+            raise
         return BackgroundTask(self, task)
 
     def tasks(self) -> list[TaskInfo]:

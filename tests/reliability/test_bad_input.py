@@ -218,6 +218,7 @@ def test_a_clear_error_and_a_usable_runner_afterwards(
 
 
 def test_a_refused_run_leaves_no_never_awaited_warning_behind(nb: Kernel) -> None:
+    nb.ok("import gc\ngc.collect()")  # what earlier mistakes left is not ours
     refused = "%config ARunMagics.loop_factory = 'os.getcwd'\n%arun asyncio.sleep(0)"
     # Twice: IPython keeps the last error's traceback, and with it the first
     # refused cell's coroutine, alive until the next error replaces it.

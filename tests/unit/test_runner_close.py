@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -308,3 +310,18 @@ def test_close_of_an_inline_runner_from_inside_another_running_loop() -> None:
         outer.close()
     assert keep.cancelled()
     assert events == ["cleanup"]
+
+
+def test_a_refused_start_closes_the_coroutine() -> None:
+    """start() from the loop thread is refused; the coroutine it was given
+    must not linger to warn "never awaited" later (warnings are errors here)."""
+    with arunner.Runner(mode="thread") as runner:
+        given: list[Coroutine[Any, Any, None]] = []
+
+        async def start_from_inside() -> None:
+            given.append(asyncio.sleep(0))
+            runner.start(given[0])
+
+        with pytest.raises(RuntimeError, match="own loop thread"):
+            runner.run(start_from_inside())
+        assert inspect.getcoroutinestate(given[0]) == inspect.CORO_CLOSED
