@@ -86,22 +86,27 @@ def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
     ) in engine
 
 
-def test_input_and_tqdm_text_bar_in_the_terminal(terminal: Terminal) -> None:
+def test_input_getpass_and_tqdm_text_bar_in_the_terminal(terminal: Terminal) -> None:
     pytest.importorskip("tqdm")
     for line in [
         "%%arun",
         "from tqdm.auto import tqdm",
+        "import getpass",
         "name = input('your ' + 'name? ')",
+        "secret = getpass.getpass('your ' + 'secret? ')",
         "for i in tqdm(range(3), desc='bar', ncols=60):",
         "    await asyncio.sleep(0.01)",
-        "print('hello ' + name)",
+        "print('hello ' + name, len(secret))",
         "",
         "",
     ]:
         terminal.child.sendline(line)
     terminal.child.expect("your name\\? ")  # the prompt, not the echoed line
     terminal.child.sendline("ada")
+    terminal.child.expect("your secret\\? ")
+    terminal.child.sendline("hunter2")
     output = terminal.prompt()
     assert "bar: 100%" in output
     assert "3/3" in output
-    assert "hello ada" in output
+    assert "hello ada 7" in output
+    assert "hunter2" not in output  # getpass did not echo it
