@@ -86,6 +86,14 @@ class Reply:
         return self.idle_at - self.interrupted_at
 
 
+_RECORD_COMPLAINTS = """import logging
+logging.captureWarnings(True)
+_complaints = logging.FileHandler({path!r})
+_complaints.setLevel(logging.WARNING)
+logging.getLogger().addHandler(_complaints)
+"""
+
+
 class Kernel:
     """A running kernel and a client, with helpers that wait on iopub."""
 
@@ -218,6 +226,15 @@ class Kernel:
                 continue
             parent = msg["parent_header"].get("msg_id")
             self.elsewhere.setdefault(parent, []).append(msg)
+
+    def record_complaints(self, path: Path) -> Path:
+        """Keep the kernel's warnings and error logs (asyncio's too) in ``path``.
+
+        At shutdown they would go to the frontend through iopub, which is
+        gone by then, and never reach the kernel's log: a file keeps them.
+        """
+        self.ok(_RECORD_COMPLAINTS.format(path=str(path)))
+        return path
 
     def stop(self) -> None:
         self.client.stop_channels()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -202,55 +203,70 @@ await gen.__anext__()
 """
 
 
-def test_kernel_shutdown_runs_pending_cleanup_without_warnings(
-    start_kernel: Callable[..., Kernel], tmp_path: Path
-) -> None:
+@dataclass
+class PendingWork:
+    """A kernel with a pending task and a suspended async generator, each of
+    which writes a file in its ``finally``."""
+
+    kernel: Kernel
+    cleanup: Path
+    agen: Path
+    complaints: Path
+
+    def was_cleaned_up(self) -> bool:
+        return (
+            self.cleanup.read_text() == "cleanup ran"
+            and self.agen.read_text() == "agen finalised"
+        )
+
+
+@pytest.fixture
+def pending_work(start_kernel: Callable[..., Kernel], tmp_path: Path) -> PendingWork:
     kernel = start_kernel()
+    complaints = kernel.record_complaints(tmp_path / "complaints.log")
     kernel.ok("import asyncio")
-    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
-    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
+    work = PendingWork(
+        kernel, tmp_path / "cleanup.txt", tmp_path / "agen.txt", complaints
+    )
+    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(work.cleanup), agen=str(work.agen)))
+    return work
+
+
+def test_kernel_shutdown_runs_pending_cleanup_without_warnings(
+    pending_work: PendingWork,
+) -> None:
+    kernel = pending_work.kernel
     begin = time.monotonic()
     kernel.client.stop_channels()
     kernel.manager.shutdown_kernel(now=False)
     assert time.monotonic() - begin < 5  # within shutdown_timeout, no kill needed
-    assert cleanup.read_text() == "cleanup ran"
-    assert agen.read_text() == "agen finalised"
-    log = kernel.log.read_text()
-    assert "Task was destroyed" not in log
-    assert "Traceback" not in log
+    assert pending_work.was_cleaned_up()
+    assert pending_work.complaints.read_text() == ""  # no warning, no asyncio error
+    assert "Traceback" not in kernel.log.read_text()
 
 
-def test_kernel_restart_runs_pending_cleanup(
-    start_kernel: Callable[..., Kernel], tmp_path: Path
-) -> None:
-    kernel = start_kernel()
-    kernel.ok("import asyncio")
-    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
-    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
-    kernel.manager.restart_kernel(now=False)
-    assert cleanup.read_text() == "cleanup ran"
-    assert agen.read_text() == "agen finalised"
+def test_kernel_restart_runs_pending_cleanup(pending_work: PendingWork) -> None:
+    pending_work.kernel.manager.restart_kernel(now=False)
+    assert pending_work.was_cleaned_up()
+    assert pending_work.complaints.read_text() == ""
 
 
 def test_unload_ext_closes_the_runner_and_cleanup_runs(
-    start_kernel: Callable[..., Kernel], tmp_path: Path
+    pending_work: PendingWork,
 ) -> None:
-    kernel = start_kernel()
-    kernel.ok("import asyncio")
-    cleanup, agen = tmp_path / "cleanup.txt", tmp_path / "agen.txt"
-    kernel.ok(PENDING_WITH_CLEANUP.format(path=str(cleanup), agen=str(agen)))
-    reply = kernel.ok("%unload_ext arunner")
+    reply = pending_work.kernel.ok("%unload_ext arunner")
     assert "cancelled 1 pending task(s)" in reply.stdout
-    assert cleanup.read_text() == "cleanup ran"
-    assert agen.read_text() == "agen finalised"
+    assert pending_work.was_cleaned_up()
 
 
 def test_kernel_shutdown_gives_up_on_an_endless_cleanup_before_jupyter_kills_it(
-    start_kernel: Callable[..., Kernel],
+    start_kernel: Callable[..., Kernel], tmp_path: Path
 ) -> None:
     """jupyter_client sends SIGTERM 2.5 s after the shutdown request; the
-    runner must have given up by then, so that the kernel exits by itself."""
+    runner must have given up by then, so that the kernel exits by itself,
+    and say which task it gave up on."""
     kernel = start_kernel()
+    complaints = kernel.record_complaints(tmp_path / "complaints.log")
     kernel.ok("import asyncio")
     kernel.ok(
         "%%arun\n"
@@ -266,3 +282,4 @@ def test_kernel_shutdown_gives_up_on_an_endless_cleanup_before_jupyter_kills_it(
     kernel.client.stop_channels()
     kernel.manager.shutdown_kernel(now=False)
     assert process.wait(timeout=10) == 0  # not -15: no SIGTERM was needed
+    assert "task 'endless-cleanup' did not finish its cleanup" in complaints.read_text()
