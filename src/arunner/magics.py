@@ -63,7 +63,7 @@ _IPYTHON_SYNTAX = re.compile(
     r"[%!?]|^\s*[/,;]|^\s*(>>>|In \[\d+\]:|\.\.\.+:)|\A\s", re.MULTILINE
 )
 
-#: IPython's own transforms, to tell whether a shell has others.
+#: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
 
 
@@ -122,7 +122,6 @@ class _AutoAwaitRouter:
 
     def __init__(self, shell: InteractiveShell) -> None:
         self._shell = shell
-        self._plain = TransformerManager()
         self.paused = 0
 
     def __call__(self, lines: list[str]) -> list[str]:
@@ -130,7 +129,7 @@ class _AutoAwaitRouter:
             return lines
         cell = "".join(lines)
         try:
-            transformed = self._plain.transform_cell(cell)
+            transformed = _IPYTHON_TRANSFORMS.transform_cell(cell)
         except Exception:  # noqa: BLE001 - IPython reports its own syntax errors
             return lines
         if self._shell.should_run_async(
