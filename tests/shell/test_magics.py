@@ -473,3 +473,16 @@ def test_cell_body_gets_the_shells_own_input_transformers(ready: Shell) -> None:
 
 def test_cell_body_with_leading_indent_or_blank_lines(ready: Shell) -> None:
     assert ready.ok("%%arun\n\n    x = await double(1)\n    x") == 2
+
+
+def test_autoawait_routes_cells_that_mix_ipython_syntax_and_await(ready: Shell) -> None:
+    """The decision is taken on the cell as IPython's transforms leave it:
+    raw, a line magic makes the cell invalid Python and it would stay put."""
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun --auto on")
+    where = ready.ok(
+        "%config ARunMagics.debug = None\n"
+        "await asyncio.sleep(0)\n"
+        "threading.current_thread().name"
+    )
+    assert where.startswith("arunner-loop-")
