@@ -40,21 +40,20 @@ class Reply:
     #: the msg_id each input request named as its parent (the cell asking)
     input_parents: list[str] = field(default_factory=list)
 
-    @property
-    def stdout(self) -> str:
+    def _stream(self, name: str) -> str:
         return "".join(
             m["content"]["text"]
             for m in self.outputs
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+            if m["msg_type"] == "stream" and m["content"]["name"] == name
         )
 
     @property
+    def stdout(self) -> str:
+        return self._stream("stdout")
+
+    @property
     def stderr(self) -> str:
-        return "".join(
-            m["content"]["text"]
-            for m in self.outputs
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
-        )
+        return self._stream("stderr")
 
     @property
     def error(self) -> dict[str, Any] | None:
