@@ -26,7 +26,12 @@ _getsignal: Callable[[int], Any] = _signal.getsignal
 _setsignal: Callable[[int, Any], Any] = _signal.signal
 _SIGINT = int(signal.SIGINT)
 
-__all__ = ["InterruptScope", "raise_in_thread"]
+__all__ = ["WAIT_SLICE", "InterruptScope", "raise_in_thread"]
+
+#: Waits for another thread are made in slices of this many seconds.  Where
+#: an interrupt only sets a flag (Windows, ``_thread.interrupt_main``) a
+#: blocking wait would never see it; a slice bounds how long it goes unseen.
+WAIT_SLICE = 0.05
 
 
 class InterruptScope:

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from arunner._interrupt import WAIT_SLICE
 from arunner._tasks import install_task_clock
 
-__all__ = ["LoopFactory", "finalize_loop", "new_loop"]
+__all__ = [
+    "Closing",
+    "ContextExecutor",
+    "LoopFactory",
+    "ShouldAbandon",
+    "finalize_loop",
+    "join_closing",
+    "never_abandon",
+    "new_loop",
+]
+
+T = TypeVar("T")
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -46,95 +60,241 @@ def new_loop(
     if debug is not None:
         loop.set_debug(debug)
     install_task_clock(loop)
-    executor = concurrent.futures.ThreadPoolExecutor(
-        thread_name_prefix="arunner-executor"
-    )
+    executor = ContextExecutor(thread_name_prefix="arunner-executor")
     loop.set_default_executor(executor)
     return loop, executor
+
+
+@dataclass
+class Closing:
+    """What closing a loop did, for the caller of ``close()`` to report.
+
+    The loop's owner fills it in while it closes; ``pending`` is kept
+    current, so that a caller who gives up waiting (a second interrupt)
+    can name the tasks whose cleanup had not finished.
+    """
+
+    #: the names of the tasks that were still pending and were cancelled
+    cancelled: list[str] = field(default_factory=list)
+    #: tasks cancelled but not finished yet (current while closing)
+    pending: list[str] = field(default_factory=list)
+    #: sentences for the caller to warn about
+    problems: list[str] = field(default_factory=list)
+    #: the first SystemExit or KeyboardInterrupt that a task's cleanup
+    #: raised; the other cleanups still ran, and the caller re-raises it
+    escaped: BaseException | None = None
+    #: whether closing was given up before the cleanup was done
+    abandoned: bool = False
+    #: whether the thread that closes the loop was still at it when the
+    #: caller stopped waiting (the timeout, or a second interrupt)
+    left_running: bool = False
+
+
+#: Decides, for a SystemExit or KeyboardInterrupt that came out of the loop
+#: while it ran the cleanup, whether to give up (True: a second interrupt)
+#: or to keep running the other tasks' cleanup (False).
+ShouldAbandon = Callable[[BaseException], bool]
+
+
+def never_abandon(exc: BaseException) -> bool:
+    """For a thread no interrupt reaches (the loop thread): never give up."""
+    return False
+
+
+def join_closing(
+    thread: threading.Thread,
+    timeout: float,
+    closing: Closing,
+    should_abandon: ShouldAbandon,
+) -> bool:
+    """Wait up to ``timeout`` s for ``thread`` to finish closing a loop.
+
+    Waits in slices, so that an interrupt is seen where it only sets a
+    flag.  Returns False when the caller stops waiting: at the timeout, or
+    when ``should_abandon`` says a KeyboardInterrupt was the second one.
+    """
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            thread.join(min(WAIT_SLICE, remaining))
+        except KeyboardInterrupt as exc:
+            if should_abandon(exc):
+                closing.abandoned = True
+                return False
+    return True
 
 
 def finalize_loop(
     loop: asyncio.AbstractEventLoop,
     executor: concurrent.futures.ThreadPoolExecutor,
     timeout: float,
-) -> list[str]:
+    closing: Closing,
+    should_abandon: ShouldAbandon,
+) -> None:
     """Cancel every task, finish async generators, stop the executor, close.
 
     Runs in the thread that owns ``loop``, with the loop not running.  The
     whole sequence is bounded by ``timeout`` seconds, so a kernel never hangs
-    at exit.  Problems are returned as sentences rather than raised or
-    warned here, so that the caller of ``close()`` can report them as
-    warnings in its own thread.
+    at exit.  Problems go into ``closing`` rather than being raised or
+    warned here, so that the caller of ``close()`` can report them in its
+    own thread; a SystemExit or KeyboardInterrupt from a task's cleanup is
+    kept there too, after the other tasks' cleanup has had its turn.
     """
-    deadline = time.monotonic() + timeout
-    problems: list[str] = []
+    finalizer = _Finalizer(loop, time.monotonic() + timeout, closing, should_abandon)
     try:
-        problems += _cancel_all_tasks(loop, deadline)
-        problems += _bounded(
-            loop, loop.shutdown_asyncgens(), deadline, "finalising async generators"
+        if finalizer.cancel_all_tasks():
+            finalizer.bounded(loop.shutdown_asyncgens(), "finalising async generators")
+        closing.problems += _shutdown_executor(
+            executor, finalizer.deadline, wait=not closing.abandoned
         )
-        problems += _shutdown_executor(executor, deadline)
-    except BaseException as exc:  # noqa: BLE001 - close must always finish
-        problems.append(f"closing the loop failed: {exc!r}")
+    except Exception as exc:  # noqa: BLE001 - close must always finish
+        closing.problems.append(f"closing the loop failed: {exc!r}")
     finally:
         loop.close()
-    return problems
 
 
 def _remaining(deadline: float) -> float:
     return max(_STEP_GRACE, deadline - time.monotonic())
 
 
-def _cancel_all_tasks(loop: asyncio.AbstractEventLoop, deadline: float) -> list[str]:
-    problems: list[str] = []
-    pending: set[asyncio.Task[object]] = set()
-    for _ in range(_CANCEL_ROUNDS):
-        pending = asyncio.all_tasks(loop)
-        if not pending:
-            break
-        for task in pending:
-            task.cancel()
-        waiter = asyncio.wait(pending, timeout=_remaining(deadline))
-        done, pending = loop.run_until_complete(waiter)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                problems.append(
-                    f"task {task.get_name()!r} failed while being cancelled: "
-                    f"{task.exception()!r}"
-                )
+class _Finalizer:
+    """The steps of closing one loop, sharing its deadline and its record."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+        closing: Closing,
+        should_abandon: ShouldAbandon,
+    ) -> None:
+        self.loop = loop
+        self.deadline = deadline
+        self.closing = closing
+        self.should_abandon = should_abandon
+
+    def drive(self, waiter: asyncio.Future[Any]) -> bool:
+        """Run the loop until ``waiter`` is done; False if closing was abandoned.
+
+        A task whose cleanup raises SystemExit or KeyboardInterrupt lets it
+        out of the loop (asyncio re-raises both); so does our SIGINT handler
+        on a second interrupt.  The first kind is kept and the loop is run
+        again, so that the other tasks' cleanup still runs.
+        """
+        while True:
+            try:
+                self.loop.run_until_complete(waiter)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if self.should_abandon(exc):
+                    self.closing.abandoned = True
+                    return False
+                if self.closing.escaped is None:
+                    self.closing.escaped = exc
+                continue
+            return True
+
+    def cancel_all_tasks(self) -> bool:
+        """Cancel the loop's tasks and run their cleanup; False if abandoned.
+
+        Several rounds, because a task's cleanup may start new tasks.  A
+        task that fails while being cancelled goes to the loop's exception
+        handler, as in asyncio.Runner, so that a handler of the user's sees
+        it.
+        """
+        loop, closing = self.loop, self.closing
+        pending: set[asyncio.Task[Any]] = set()
+        for _ in range(_CANCEL_ROUNDS):
+            pending = asyncio.all_tasks(loop)
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            closing.cancelled += sorted(task.get_name() for task in pending)
+            closing.pending = sorted(task.get_name() for task in pending)
+            waiter = loop.create_task(
+                asyncio.wait(pending, timeout=_remaining(self.deadline))
+            )
+            if not self.drive(waiter):
+                self.abandon("when a second interrupt stopped closing", waiter)
+                return False
+            done, pending = waiter.result()
+            closing.pending = sorted(task.get_name() for task in pending)
+            for task in done:
+                self.report_failure(task)
+            if pending:
+                break
         if pending:
-            break
-    for task in pending:
-        # We warn about it ourselves; asyncio's "Task was destroyed but it
-        # is pending" at garbage collection would only add noise.
-        task._log_destroy_pending = False  # type: ignore[attr-defined]
-        problems.append(
-            f"task {task.get_name()!r} did not finish its cleanup before the "
-            "shutdown timeout and was abandoned"
+            self.abandon("before the shutdown timeout")
+        return True
+
+    def report_failure(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            return  # the escaped one is raised again by close() itself
+        self.loop.call_exception_handler(
+            {
+                # asyncio.Runner's own words, so that handlers matching them work
+                "message": "unhandled exception during asyncio.run() shutdown",
+                "exception": exc,
+                "task": task,
+            }
         )
-    return problems
 
+    def abandon(self, when: str, waiter: asyncio.Future[Any] | None = None) -> None:
+        """Give up on the tasks still running, and name them in a warning.
 
-def _bounded(
-    loop: asyncio.AbstractEventLoop,
-    step: Coroutine[Any, Any, None],
-    deadline: float,
-    what: str,
-) -> list[str]:
-    async def bounded_step() -> None:
-        await asyncio.wait_for(step, _remaining(deadline))
+        ``when`` ends the sentence "task X did not finish its cleanup ...".
+        """
+        left = [
+            task
+            for task in asyncio.all_tasks(self.loop)
+            if not task.done() and task is not waiter
+        ]
+        for task in [*left, *([waiter] if waiter is not None else [])]:
+            # We warn about it ourselves; asyncio's "Task was destroyed but
+            # it is pending" at garbage collection would only add noise.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+        names = sorted(task.get_name() for task in left)
+        self.closing.pending = names
+        if len(names) == 1:
+            self.closing.problems.append(
+                f"task {names[0]!r} did not finish its cleanup {when} and was abandoned"
+            )
+        elif names:
+            self.closing.problems.append(
+                f"tasks {', '.join(map(repr, names))} did not finish their "
+                f"cleanup {when} and were abandoned"
+            )
 
-    try:
-        loop.run_until_complete(bounded_step())
-    except TimeoutError:
-        return [f"{what} did not finish before the shutdown timeout"]
-    except Exception as exc:  # noqa: BLE001 - reported to the caller as a warning
-        return [f"{what} failed: {exc!r}"]
-    return []
+    def bounded(self, step: Coroutine[Any, Any, None], what: str) -> None:
+        """Run one more closing step within the deadline, noting how it went."""
+
+        async def bounded_step() -> None:
+            await asyncio.wait_for(step, _remaining(self.deadline))
+
+        task = self.loop.create_task(bounded_step())
+        if not self.drive(task):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+            self.closing.problems.append(
+                f"{what} was abandoned after a second interrupt"
+            )
+            return
+        try:
+            task.result()
+        except TimeoutError:
+            self.closing.problems.append(
+                f"{what} did not finish before the shutdown timeout"
+            )
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as a warning
+            self.closing.problems.append(f"{what} failed: {exc!r}")
 
 
 def _shutdown_executor(
-    executor: concurrent.futures.ThreadPoolExecutor, deadline: float
+    executor: concurrent.futures.ThreadPoolExecutor, deadline: float, *, wait: bool
 ) -> list[str]:
     """Shut down our default executor, waiting at most until ``deadline``.
 
@@ -142,15 +302,38 @@ def _shutdown_executor(
     warns from inside the loop thread, and at interpreter exit no helper
     thread may be started to wait for it.  So: ask the workers to stop once
     the queued jobs are done, and join them ourselves, within the deadline.
+    Idle workers take a moment to see the stop request, so they get the
+    same grace as every other step even when a slow task used up the time.
     """
-    executor.shutdown(wait=False)
+    executor.shutdown(wait=False, cancel_futures=not wait)
     workers: set[threading.Thread] = getattr(executor, "_threads", set())
-    for worker in list(workers):
-        worker.join(max(0.0, deadline - time.monotonic()))
+    if wait:
+        for worker in list(workers):
+            worker.join(_remaining(deadline))
     if any(worker.is_alive() for worker in workers):
         executor.shutdown(wait=False, cancel_futures=True)
         return [
             "executor jobs were still running at the shutdown timeout; "
             "the executor was shut down without waiting for them"
+            if wait
+            else "executor jobs were left running when closing was abandoned"
         ]
     return []
+
+
+class ContextExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A thread pool that runs each job in a copy of its submitter's context.
+
+    ``loop.run_in_executor`` copies no context (``asyncio.to_thread`` does),
+    so a job would print into whichever cell happens to be running, and a
+    ``call_soon_threadsafe`` from the job would run its callback there too.
+    The runner owns its default executor, so it can make every job keep
+    the cell routing, and every other ContextVar, of the task that
+    submitted it.
+    """
+
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
+        context = contextvars.copy_context()
+        return super().submit(context.run, fn, *args, **kwargs)

@@ -21,8 +21,8 @@ import importlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from arunner._inline import InlineEngine, drive
-from arunner._loop import LoopFactory
+from arunner._inline import InlineEngine
+from arunner._loop import Closing, LoopFactory, ShouldAbandon
 
 __all__ = ["NestEngine"]
 
@@ -73,12 +73,11 @@ class NestEngine(InlineEngine):
                 "this nest-mode runner belongs to another thread's event loop; "
                 "use it from the thread that first used it"
             )
-        with self._turn:
-            return drive(self.loop, coro, context)
+        return self._drive(coro, context)
 
     def check_closable(self) -> None:
         """Always closable: closing leaves the borrowed loop alone."""
 
-    def close(self, timeout: float) -> list[str]:
+    def close(self, timeout: float, should_abandon: ShouldAbandon) -> Closing:
         """Forget the loop: it belongs to its owner, who closes it."""
-        return []
+        return Closing()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import sys
 import time
 import weakref
 from collections.abc import Coroutine, Generator, Iterable
@@ -20,7 +21,15 @@ from typing import Any
 
 from arunner._traceback import is_plumbing
 
-__all__ = ["TaskInfo", "TaskTable", "cancel_tasks", "install_task_clock", "snapshot"]
+__all__ = [
+    "TaskInfo",
+    "TaskTable",
+    "cancel_tasks",
+    "describe_task",
+    "install_task_clock",
+    "snapshot",
+    "user_frames",
+]
 
 _born: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
 
@@ -66,8 +75,11 @@ class TaskInfo:
     where: str
 
 
-async def snapshot() -> list[TaskInfo]:
-    """List the running loop's other tasks, oldest first (run it on that loop)."""
+def snapshot() -> list[TaskInfo]:
+    """List the running loop's other tasks, oldest first.
+
+    Call it on the loop's own thread (``Runner.call_soon`` does that).
+    """
     me = asyncio.current_task()
     now = time.monotonic()
     tasks = [t for t in asyncio.all_tasks() if t is not me]
@@ -83,8 +95,11 @@ async def snapshot() -> list[TaskInfo]:
     return sorted(infos, key=lambda i: -1.0 if i.age is None else -i.age)
 
 
-async def cancel_tasks(name: str) -> list[str]:
-    """Cancel the loop's tasks called ``name`` (or "all"); return their names."""
+def cancel_tasks(name: str) -> list[str]:
+    """Cancel the loop's tasks called ``name`` (or "all"); return their names.
+
+    Call it on the loop's own thread.  The caller's own task is spared.
+    """
     me = asyncio.current_task()
     chosen = [
         t
@@ -94,6 +109,44 @@ async def cancel_tasks(name: str) -> list[str]:
     for task in chosen:
         task.cancel()
     return sorted(t.get_name() for t in chosen)
+
+
+def describe_task(task: asyncio.Task[Any], thread_id: int | None = None) -> str:
+    """Name a task by the user's code it runs: "task 'poll' at poll (f.py:3)".
+
+    ``thread_id`` is the loop's thread, to look into when the task is the
+    one running there (a coroutine that runs has no await chain to follow).
+    """
+    frames = user_frames(task, thread_id)
+    if not frames:
+        return f"task {task.get_name()!r}"
+    code = frames[-1].f_code
+    where = f"{code.co_name} ({code.co_filename}:{frames[-1].f_lineno})"
+    return f"task {task.get_name()!r} at {where}"
+
+
+def user_frames(
+    task: asyncio.Task[Any], thread_id: int | None = None
+) -> list[FrameType]:
+    """The frames of the user's code that the task is in, outermost first.
+
+    A suspended task's frames are its await chain.  A task that is running
+    right now in the loop thread ``thread_id`` (a tight loop, a blocking
+    call) is where that thread's stack is.
+    """
+    frames = _await_chain(task.get_coro())
+    stack = (
+        sys._current_frames().get(thread_id)
+        if thread_id is not None and asyncio.current_task(task.get_loop()) is task
+        else None
+    )
+    if stack is not None:
+        frames = []
+        while stack is not None:
+            frames.append(stack)
+            stack = stack.f_back
+        frames.reverse()
+    return [frame for frame in frames if not is_plumbing(frame.f_code.co_filename)]
 
 
 def _state(task: asyncio.Task[Any]) -> str:

@@ -10,6 +10,11 @@ thread, so the waiting side maps interrupts onto the task itself: the first
 cancels it, the second leaves at once, and if the loop thread did not even
 notice the first one (a tight loop, a blocking call) the second also raises
 ``CancelledError`` inside that thread to stop whatever hogs it.
+
+Runs may come from several threads at once.  The first gets the persistent
+context; one that starts while it is in progress gets its own copy, so two
+callers never see each other's ContextVar changes (or each other's cell
+routing) mid-run.
 """
 
 from __future__ import annotations
@@ -23,18 +28,22 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
-from arunner._interrupt import InterruptScope, raise_in_thread
-from arunner._loop import LoopFactory, finalize_loop, new_loop
-from arunner._traceback import interrupted_at
+from arunner._interrupt import WAIT_SLICE, InterruptScope, raise_in_thread
+from arunner._loop import (
+    Closing,
+    LoopFactory,
+    ShouldAbandon,
+    finalize_loop,
+    join_closing,
+    never_abandon,
+    new_loop,
+)
+from arunner._tasks import describe_task, user_frames
+from arunner._traceback import interrupted_at, traceback_through
 
 __all__ = ["ThreadEngine"]
 
 T = TypeVar("T")
-
-#: The caller waits in slices of this many seconds.  Where an interrupt only
-#: sets a flag (Windows, ``_thread.interrupt_main``) a blocking wait would
-#: never see it; a slice bounds how long it goes unnoticed.
-WAIT_SLICE = 0.05
 
 #: After a forced stop, the next ``run`` waits this long for the loop thread
 #: to recover before it reports the runner as blocked.
@@ -55,12 +64,15 @@ class ThreadEngine:
 
     def __init__(self, loop_factory: LoopFactory | None, debug: bool | None) -> None:
         self.context = contextvars.copy_context()
+        #: whether a run's main task runs in ``context`` now (loop thread only)
+        self.context_in_use = False
         self.blocked_by: str | None = None
         self._responsive = threading.Event()
         self._responsive.set()
         self._closing = False
         self._close_timeout = 0.0
-        self._close_problems: list[str] = []
+        #: filled in by the loop thread as it closes the loop
+        self.closing = Closing()
         started = threading.Event()
         startup_errors: list[BaseException] = []
         self.thread = threading.Thread(
@@ -99,9 +111,13 @@ class ThreadEngine:
                 # landed between two tasks.  The loop itself is intact: run
                 # it again.
                 continue
-        self._close_problems = finalize_loop(
-            self.loop, self._executor, self._close_timeout
+        finalize_loop(
+            self.loop, self._executor, self._close_timeout, self.closing, never_abandon
         )
+
+    def in_runner(self) -> bool:
+        """Whether the caller is code on the loop thread (a task, a callback)."""
+        return _thread.get_ident() == self.thread_id
 
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
         __tracebackhide__ = True
@@ -148,19 +164,41 @@ class ThreadEngine:
                 "thread; call it from the thread that created the runner"
             )
 
-    def close(self, timeout: float) -> list[str]:
-        self._close_timeout = timeout
-        self._closing = True
-        with contextlib.suppress(RuntimeError):  # the loop is already closed
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout + _JOIN_MARGIN)
-        if self.thread.is_alive():
-            return [
+    def close(self, timeout: float, should_abandon: ShouldAbandon) -> Closing:
+        """Stop the loop thread, which then closes the loop, and wait for it.
+
+        May be called again after it returned with the thread still closing
+        (the exit hook does): it then waits once more.
+        """
+        if not self._closing:
+            self._close_timeout = timeout
+            self._closing = True
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self.loop.call_soon_threadsafe(self.loop.stop)
+        waiting = Closing()
+        if join_closing(self.thread, timeout + _JOIN_MARGIN, waiting, should_abandon):
+            return self.closing
+        # The loop thread is still at it: report what is known so far, from
+        # copies, since that thread goes on writing to its own record.
+        pending = list(self.closing.pending)
+        waiting.cancelled = list(self.closing.cancelled)
+        waiting.pending = pending
+        waiting.left_running = True
+        if waiting.abandoned:
+            left = ", ".join(map(repr, pending)) or "none yet"
+            waiting.problems.append(
+                "closing was abandoned after a second interrupt; tasks whose "
+                f"cleanup had not finished: {left}. The loop thread "
+                f"{self.thread.name!r} finishes closing in the background."
+            )
+        else:
+            waiting.problems.append(
                 f"the loop thread {self.thread.name!r} did not stop within "
                 f"{timeout} s (blocked by {self.blocked_by or 'a running callback'}); "
-                "it was left behind as a daemon thread"
-            ]
-        return self._close_problems
+                "it was left behind as a daemon thread, and closing is retried "
+                "at interpreter exit"
+            )
+        return waiting
 
 
 class _Call(Generic[T]):
@@ -177,8 +215,10 @@ class _Call(Generic[T]):
         "_coro",
         "_done",
         "_engine",
+        "_owns_context",
         "abandoned",
         "cancel_delivered",
+        "cancel_took",
         "finished",
         "task",
     )
@@ -194,21 +234,33 @@ class _Call(Generic[T]):
         self._context = context
         self._done = _thread.allocate_lock()
         self._done.acquire()
+        self._owns_context = False
         self.task: asyncio.Task[T] | None = None
         self.finished = False
         self.cancel_delivered = False
+        #: whether the interrupt's cancel() reached a task that was not done
+        self.cancel_took = False
         self.abandoned = False
 
     # -- loop thread ---------------------------------------------------------
 
     def start(self) -> None:
-        task = self._engine.loop.create_task(self._coro, context=self._context)
+        engine = self._engine
+        context = self._context
+        shared = context is engine.context and engine.context_in_use
+        if shared:  # another run is in progress in it: this one gets a copy
+            context = context.copy()
+        task = engine.loop.create_task(self._coro, context=context)
+        if context is engine.context:
+            engine.context_in_use = self._owns_context = True
         self.task = task
         task.add_done_callback(self._finish)
         if self.cancel_delivered:  # the interrupt came before the task existed
-            task.cancel()
+            self.cancel_took = task.cancel()
 
     def _finish(self, task: asyncio.Task[T]) -> None:
+        if self._owns_context:
+            self._engine.context_in_use = False
         self.finished = True
         if self.abandoned:
             _report_abandoned(task)
@@ -218,7 +270,7 @@ class _Call(Generic[T]):
     def _deliver_cancel(self) -> None:
         self.cancel_delivered = True
         if self.task is not None:
-            self.task.cancel()
+            self.cancel_took = self.task.cancel()
 
     # -- caller thread -------------------------------------------------------
 
@@ -245,40 +297,51 @@ class _Call(Generic[T]):
                         self._check_alive()
                 except KeyboardInterrupt:
                     if not scope.absorb():
-                        self._abandon()
-                        raise
+                        raise self._abandon() from None
         task = self.task
         assert task is not None
-        if scope.count and task.cancelled() and task.uncancel() == 0:
-            try:
-                task.result()
-            except asyncio.CancelledError as exc:
-                raise interrupted_at(exc) from None
+        if self.cancel_took and task.cancelled():
+            # As asyncio.Runner: KeyboardInterrupt only if the interrupt's
+            # cancellation is the only one (user code may cancel it too).
+            # A task factory's tasks may lack uncancel().
+            uncancel = getattr(task, "uncancel", None)
+            if uncancel is not None and uncancel() == 0:
+                try:
+                    task.result()
+                except asyncio.CancelledError as exc:
+                    raise interrupted_at(exc) from None
         return task.result()
 
     def _check_alive(self) -> None:
         if self._engine.loop.is_closed() and not self.finished:
             raise RuntimeError("Runner was closed while this run was waiting")
 
-    def _abandon(self) -> None:
-        """Leave on a second interrupt without losing the task's outcome."""
+    def _abandon(self) -> KeyboardInterrupt:
+        """Leave on a second interrupt without losing the task's outcome.
+
+        Returns the KeyboardInterrupt to raise: its traceback shows where
+        the user's code was in the loop thread, not this thread's wait.
+        """
         self.abandoned = True
         task = self.task
+        interrupt = KeyboardInterrupt()
+        if task is not None:
+            frames = user_frames(task, self._engine.thread_id)
+            interrupt = interrupt.with_traceback(traceback_through(frames))
         if self.finished:
             if task is not None:
                 _report_abandoned(task)
-            return
+            return interrupt
         engine = self._engine
         if not self.cancel_delivered or (
             task is not None and asyncio.current_task(engine.loop) is task
         ):
-            engine.force_stop(_describe(task))
-
-
-def _describe(task: asyncio.Task[Any] | None) -> str:
-    if task is None:
-        return "a callback that never returned"
-    return f"task {task.get_name()!r} running {task.get_coro()!r}"
+            engine.force_stop(
+                "a callback that never returned"
+                if task is None
+                else describe_task(task, engine.thread_id)
+            )
+        return interrupt
 
 
 def _report_abandoned(task: asyncio.Task[Any]) -> None:

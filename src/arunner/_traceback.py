@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from types import TracebackType
+from collections.abc import Sequence
+from types import FrameType, TracebackType
 
-__all__ = ["in_asyncio", "interrupted_at", "is_plumbing", "without_asyncio_frames"]
+__all__ = [
+    "in_asyncio",
+    "interrupted_at",
+    "is_plumbing",
+    "traceback_through",
+    "without_asyncio_frames",
+]
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 _ARUNNER_DIR = os.path.dirname(__file__) + os.sep
@@ -54,3 +61,16 @@ def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:
         innermost = innermost.__context__
     interrupt = KeyboardInterrupt()
     return interrupt.with_traceback(without_asyncio_frames(innermost.__traceback__))
+
+
+def traceback_through(frames: Sequence[FrameType]) -> TracebackType | None:
+    """A traceback through ``frames`` (outermost first), at their current lines.
+
+    A second interrupt in the thread engine raises ``KeyboardInterrupt`` in
+    the waiting thread, whose own frames say nothing; the user wants to see
+    where their code was, in the loop thread.
+    """
+    tb = None
+    for frame in reversed(frames):
+        tb = TracebackType(tb, frame, frame.f_lasti, frame.f_lineno or 0)
+    return tb

@@ -11,11 +11,11 @@ coroutines for it.  Configure it like any IPython configurable, e.g.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import importlib
 import inspect
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
@@ -36,7 +36,7 @@ from arunner._cell import (
 )
 from arunner._routing import capture_route
 from arunner._tasks import TaskTable, cancel_tasks
-from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Runner
+from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
 
 __all__ = [
     "ARunMagics",
@@ -194,6 +194,8 @@ class ARunMagics(Magics):
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # Set before the configuration is loaded, which may fire observers.
         self._runner: Runner | None = None
+        #: the thread the shell runs cells in ("auto" is decided for it)
+        self._shell_thread = threading.get_ident()
         self._router = None if shell is None else _AutoAwaitRouter(shell)
         super().__init__(shell=shell, **kwargs)
 
@@ -204,35 +206,74 @@ class ARunMagics(Magics):
         """The shell's runner, created with the current configuration on first use."""
         if self._runner is None or self._runner.closed:
             self._runner = Runner(
-                mode=self.mode,
+                mode=self._mode_for_the_shell(),
                 loop_factory=_import_loop_factory(self.loop_factory),
                 debug=self.debug,
                 shutdown_timeout=self.shutdown_timeout,
             )
         return self._runner
 
+    def _mode_for_the_shell(self) -> Mode:
+        """The configured mode, with "auto" decided for the shell's own thread.
+
+        "auto" looks for a running loop in the thread that first uses the
+        runner.  If that is a worker thread of the user's (get_runner() in
+        a thread), it would find none and pick the inline engine, which
+        every later cell in a kernel, whose loop is always running, refuses.
+        """
+        if self.mode != "auto" or threading.get_ident() == self._shell_thread:
+            return self.mode
+        return "thread" if getattr(self.shell, "kernel", None) is not None else "inline"
+
     def close(self) -> list[str]:
         """Close the runner (pending tasks are cancelled, their cleanup runs).
 
-        Returns the names of the tasks that were still pending.
+        Returns the names of the tasks that were still pending.  The runner
+        is forgotten only once it is closed: an interrupt before closing
+        began leaves it running untouched, one during closing lets the
+        cleanup finish first (then KeyboardInterrupt).
         """
-        runner, self._runner = self._runner, None
-        if runner is None or runner.engine in (None, "nest"):
-            # A nest runner borrows the shell's loop: closing it cancels nothing.
-            if runner is not None:
-                runner.close()
+        runner = self._runner
+        if runner is None:
             return []
-        try:
-            pending = [t.name for t in runner.tasks()]
-        except RuntimeError:  # blocked or already closed: close() reports it
-            pending = []
-        runner.close()
-        return pending
+        self._refuse_inside(runner, "close the runner")
+        cancelled = runner.shut_down()
+        self._runner = None
+        return [] if runner.engine == "nest" else cancelled
+
+    def _refuse_inside(self, runner: Runner | None, what: str) -> None:
+        """Refuse to close or replace the runner from code that it runs.
+
+        Closing the loop under the running cell would end that cell half-way
+        and lose the runner's state; the user meant a cell of its own.
+        """
+        if runner is not None and runner.in_runner():
+            raise UsageError(
+                f"cannot {what} from code that runs on the runner (a %%arun cell, "
+                "a task, or an await cell with --auto on): that would stop the "
+                "very code asking. Run it in a cell of its own."
+            )
 
     @validate("loop_factory")
     def _check_loop_factory(self, proposal: dict[str, Any]) -> str:
+        self._refuse_reconfiguring_inside("loop_factory")
         _import_loop_factory(proposal["value"])
         return str(proposal["value"])
+
+    @validate("mode", "debug")
+    def _check_restarting_setting(self, proposal: dict[str, Any]) -> object:
+        self._refuse_reconfiguring_inside(proposal["trait"].name)
+        return proposal["value"]
+
+    def _refuse_reconfiguring_inside(self, name: str) -> None:
+        """A new mode, loop factory or debug setting restarts the runner."""
+        if self._runner is not None and self._runner.in_runner():
+            raise TraitError(
+                f"ARunMagics.{name} cannot change from code that runs on the "
+                "runner (a %%arun cell, a task, or an await cell with --auto on): "
+                "the change restarts the runner, which would stop the very code "
+                f"asking. Run %config ARunMagics.{name} = ... in a cell of its own."
+            )
 
     @validate("shutdown_timeout")
     def _check_shutdown_timeout(self, proposal: dict[str, Any]) -> float:
@@ -483,9 +524,7 @@ class ARunMagics(Magics):
         runner's loop; a line magic there would wait for that very loop.
         """
         runner = self._runner
-        if runner is None or runner.engine in (None, "nest"):
-            return
-        if asyncio._get_running_loop() is runner.get_loop():
+        if runner is not None and runner.engine != "nest" and runner.in_runner():
             raise UsageError(
                 "%arun cannot be used inside code that already runs on the runner "
                 f"(a %%arun cell, or an await cell with --auto on): write "
@@ -534,13 +573,14 @@ class ARunMagics(Magics):
 
     def _do_cancel(self, options: argparse.Namespace) -> None:
         runner = self._runner
+        started = runner is not None and runner.engine is not None
         cancelled = (
-            []
-            if runner is None or runner.engine is None
-            else runner.run(cancel_tasks(options.cancel))
+            runner.call(functools.partial(cancel_tasks, options.cancel))
+            if runner is not None and started
+            else []
         )
         if not cancelled:
-            live = [] if runner is None or runner.engine is None else runner.tasks()
+            live = runner.tasks() if runner is not None and started else []
             names = ", ".join(t.name for t in live) or "none"
             raise UsageError(
                 f"no live task is called {options.cancel!r} (live tasks: {names}); "
@@ -556,7 +596,19 @@ class ARunMagics(Magics):
             print("autoawait routing off: IPython runs top-level await itself")
 
     def _do_restart(self, options: argparse.Namespace) -> None:
-        cancelled = self.close()
+        runner = self._runner
+        try:
+            cancelled = self.close()
+        except KeyboardInterrupt:
+            if runner is not None and runner.closed:
+                print(
+                    "interrupted while restarting: the old runner is closed (its "
+                    "tasks' cleanup had its turn; a warning names any that did not "
+                    "finish); a fresh runner starts at the next call"
+                )
+            else:
+                print("interrupted before the restart began: the runner is untouched")
+            raise
         if cancelled:
             print(
                 f"restarted the runner; cancelled {len(cancelled)} pending "
@@ -583,8 +635,9 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = _magics(shell)
     if magics is None:
         return
-    magics.autoawait = False
+    magics._refuse_inside(magics._runner, "unload arunner")
     cancelled = magics.close()
+    magics.autoawait = False
     if cancelled:
         names = ", ".join(cancelled)
         print(f"arunner: cancelled {len(cancelled)} pending task(s): {names}")

@@ -2,26 +2,29 @@
 
 The facade owns what both engines share: argument checking, lazy
 initialisation, the choice of engine, turning any awaitable into a
-coroutine, closing (once, with warnings instead of lost errors) and closing
-forgotten runners at interpreter exit.  The engines own the loop.
+coroutine, closing (once, with warnings instead of lost errors, and
+interrupts that wait for the cleanup) and closing forgotten runners at
+interpreter exit.  The engines own the loop.
 """
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import atexit
 import contextvars
 import functools
 import inspect
 import threading
+import time
 import types
 import warnings
-import weakref
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Literal, Protocol, TypeVar, cast
 
 from arunner._inline import InlineEngine
-from arunner._loop import LoopFactory
+from arunner._interrupt import WAIT_SLICE, InterruptScope
+from arunner._loop import Closing, LoopFactory, ShouldAbandon
 from arunner._tasks import TaskInfo, snapshot
 from arunner._thread import ThreadEngine
 
@@ -54,11 +57,13 @@ class _Engine(Protocol):
     @property
     def thread(self) -> threading.Thread | None: ...
 
+    def in_runner(self) -> bool: ...
+
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T: ...
 
     def check_closable(self) -> None: ...
 
-    def close(self, timeout: float) -> list[str]: ...
+    def close(self, timeout: float, should_abandon: ShouldAbandon) -> Closing: ...
 
 
 class Runner:
@@ -105,16 +110,11 @@ class Runner:
                 "loop_factory must be a callable that returns a new event loop, "
                 f"such as uvloop.new_event_loop; got {loop_factory!r}"
             )
-        if not shutdown_timeout > 0:
-            raise ValueError(
-                f"shutdown_timeout must be a positive number of seconds; "
-                f"got {shutdown_timeout!r}"
-            )
         self.mode = mode
+        self._engine: _Engine | None = None
         self.shutdown_timeout = shutdown_timeout
         self._debug = debug
         self._loop_factory = loop_factory
-        self._engine: _Engine | None = None
         self._closed = False
         self._init_lock = threading.Lock()
 
@@ -128,6 +128,32 @@ class Runner:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """Seconds close() may take, also when it runs at interpreter exit."""
+        return self._shutdown_timeout
+
+    @shutdown_timeout.setter
+    def shutdown_timeout(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(
+                f"shutdown_timeout must be a positive number of seconds; "
+                f"got {seconds!r}"
+            )
+        self._shutdown_timeout = seconds
+        if self._engine in _open_engines:
+            _open_engines[self._engine] = seconds
+
+    def in_runner(self) -> bool:
+        """Whether the caller is code that this runner is running.
+
+        True inside a coroutine, task or callback on the runner's loop:
+        there, a blocking ``run`` would wait for itself, and closing would
+        pull the loop from under the caller.
+        """
+        engine = self._engine
+        return engine is not None and engine.in_runner()
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -184,21 +210,41 @@ class Runner:
         shut the executor down, stop the thread and close the loop.
 
         Bounded by ``shutdown_timeout``.  Idempotent.  Problems are reported
-        as :class:`RuntimeWarning`, never lost and never raised.
+        as :class:`RuntimeWarning`, never lost.  An interrupt while closing
+        lets the cleanup finish and then raises ``KeyboardInterrupt``; a
+        second one gives up on what is left, with a warning naming it.  A
+        ``SystemExit`` or ``KeyboardInterrupt`` raised by a task's cleanup
+        is raised again once every other task's cleanup has run.
         """
-        with self._init_lock:
-            if self._closed:
-                return
-            engine = self._engine
-            if engine is not None:
-                engine.check_closable()
-            self._closed = True
-            self._engine = None
-        if engine is None:
-            return
-        _live_runners.discard(self)
-        for problem in engine.close(self.shutdown_timeout):
-            warnings.warn(f"arunner: {problem}", RuntimeWarning, stacklevel=2)
+        self._shut_down(stacklevel=4)
+
+    def shut_down(self) -> list[str]:
+        """:meth:`close`, returning the names of the tasks it cancelled."""
+        return self._shut_down(stacklevel=4)
+
+    def _shut_down(self, stacklevel: int) -> list[str]:
+        # The handler goes in first: from here on an interrupt is counted,
+        # never raised half-way, so the runner ends up either untouched
+        # (an interrupt before this line) or closed with its cleanup run.
+        scope = InterruptScope(_wait_for_cleanup)
+        with scope:
+            with self._init_lock:
+                if self._closed:
+                    return []
+                engine = self._engine
+                if engine is not None:
+                    engine.check_closable()
+                self._closed = True
+                self._engine = None
+            if engine is None:
+                return []
+            closing = _close_engine(engine, _open_engines[engine], scope)
+        _report(closing, stacklevel)
+        if closing.escaped is not None:
+            raise closing.escaped
+        if scope.count:
+            raise KeyboardInterrupt
+        return closing.cancelled
 
     # -- beyond asyncio.Runner --------------------------------------------------
 
@@ -224,7 +270,19 @@ class Runner:
 
         Taken on the loop's own thread, so it waits for the loop like a run.
         """
-        return self.run(snapshot())
+        return self.call(snapshot)
+
+    def call(self, function: Callable[[], T]) -> T:
+        """Call ``function`` on the runner's loop thread and return its result.
+
+        For quick, synchronous work that must touch the loop's tasks.  From
+        code the runner is running it is a plain call, so it works there
+        too (a ``run`` would wait for itself).
+        """
+        engine = self._engine or self._lazy_init()
+        if engine.in_runner():
+            return function()
+        return self.run(_call(function))
 
     # -- internals --------------------------------------------------------------
 
@@ -246,7 +304,7 @@ class Runner:
                     if inspect.iscoroutine(pending):
                         pending.close()
                     raise
-                _live_runners.add(self)
+                _open_engines[self._engine] = self._shutdown_timeout
                 _ensure_exit_hook()
             return self._engine
 
@@ -325,6 +383,10 @@ async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
+async def _call(function: Callable[[], T]) -> T:
+    return function()
+
+
 async def _create_task(
     coro: Coroutine[Any, Any, T], name: str | None
 ) -> asyncio.Task[T]:
@@ -373,12 +435,18 @@ class BackgroundTask(Awaitable[T]):
 
         Raises :class:`TimeoutError` when the time runs out (the task keeps
         running) and the task's exception if it failed.  An interrupt while
-        waiting stops the wait, not the task.
+        waiting stops the wait, not the task.  The timeout is the caller's
+        own time: from another thread than the loop's it holds even while
+        the loop is busy.
         """
         __tracebackhide__ = True
         if self._task.done():
             return self._task.result()
-        return self._runner.run(_wait_for(self._task, timeout))
+        runner = self._runner
+        if runner.thread is None or runner.in_runner():
+            # The caller drives the loop itself (inline, nest): wait on it.
+            return runner.run(_wait_for(self._task, timeout))
+        return _wait_from_outside(self._task, timeout)
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._task.__await__()
@@ -400,14 +468,73 @@ async def _wait_for(task: asyncio.Task[T], timeout: float | None) -> T:
     return await asyncio.wait_for(asyncio.shield(task), timeout)
 
 
-# -- closing forgotten runners at interpreter exit ---------------------------------
+def _wait_from_outside(task: asyncio.Task[T], timeout: float | None) -> T:
+    """Wait for a task of a loop running in another thread, timed here.
 
-_live_runners: weakref.WeakSet[Runner] = weakref.WeakSet()
+    A done-callback, added on the loop's thread, releases a bare lock; the
+    wait is sliced so that an interrupt that only sets a flag is seen.
+    """
+    __tracebackhide__ = True
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def release(_: object) -> None:
+        done.release()
+
+    try:
+        task.get_loop().call_soon_threadsafe(task.add_done_callback, release)
+    except RuntimeError:  # the loop is closed
+        if not task.done():
+            raise RuntimeError("Runner is closed") from None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not task.done():
+        left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"{task.get_name()!r} did not finish within {timeout:g} s; "
+                "it keeps running"
+            )
+        done.acquire(True, min(WAIT_SLICE, left))
+    return task.result()
+
+
+# -- closing, and closing forgotten runners at interpreter exit -----------------------
+
+#: Every engine not closed yet, with the shutdown timeout to close it with.
+#: Strong references: a runner that nobody references any more may still
+#: have tasks running on its loop, whose cleanup must run at exit.
+_open_engines: dict[_Engine, float] = {}
+
+
+def _wait_for_cleanup() -> None:
+    """The first interrupt while closing: keep going, the cleanup is running."""
+
+
+def _close_engine(engine: _Engine, timeout: float, scope: InterruptScope) -> Closing:
+    """Close ``engine`` with ``scope`` counting interrupts; forget it once closed.
+
+    A KeyboardInterrupt that reaches the closing code is the second
+    interrupt (or the first, where our handler is not installed): the
+    scope says which, and only the second gives up.
+    """
+
+    def should_abandon(exc: BaseException) -> bool:
+        return isinstance(exc, KeyboardInterrupt) and not scope.absorb()
+
+    closing = engine.close(timeout, should_abandon)
+    if not closing.left_running:
+        _open_engines.pop(engine, None)
+    return closing
+
+
+def _report(closing: Closing, stacklevel: int) -> None:
+    for problem in closing.problems:
+        warnings.warn(f"arunner: {problem}", RuntimeWarning, stacklevel=stacklevel)
 
 
 @functools.cache
 def _ensure_exit_hook() -> None:
-    """Close live runners at exit, before executors and threads are joined.
+    """Close open engines at exit, before executors and threads are joined.
 
     ``threading._register_atexit`` callbacks run at the start of interpreter
     shutdown, while the executor still accepts work and daemon threads are
@@ -417,11 +544,13 @@ def _ensure_exit_hook() -> None:
     """
     register = getattr(threading, "_register_atexit", atexit.register)
     try:
-        register(_close_live_runners)
+        register(_close_open_engines)
     except RuntimeError:  # already shutting down
-        atexit.register(_close_live_runners)
+        atexit.register(_close_open_engines)
 
 
-def _close_live_runners() -> None:
-    for runner in list(_live_runners):
-        runner.close()
+def _close_open_engines() -> None:
+    scope = InterruptScope(_wait_for_cleanup)
+    with scope:
+        for engine, timeout in list(_open_engines.items()):
+            _report(_close_engine(engine, timeout, scope), stacklevel=2)

@@ -124,7 +124,12 @@ def test_close_waits_for_quick_executor_jobs(runner: arunner.Runner) -> None:
     assert done == ["job"]
 
 
-def test_a_failure_inside_close_is_a_warning_not_lost(runner: arunner.Runner) -> None:
+def test_a_cleanup_that_fails_goes_to_the_loops_exception_handler(
+    runner: arunner.Runner,
+) -> None:
+    """As in asyncio.Runner: a handler of the user's sees it, with its task."""
+    seen: list[dict[str, Any]] = []
+
     async def bad_cleanup() -> None:
         try:
             await asyncio.sleep(60)
@@ -134,14 +139,17 @@ def test_a_failure_inside_close_is_a_warning_not_lost(runner: arunner.Runner) ->
     keep: list[asyncio.Task[None]] = []
 
     async def spawn() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: seen.append(context))
         keep.append(asyncio.create_task(bad_cleanup(), name="bad-cleanup"))
         await asyncio.sleep(0)
 
     runner.run(spawn())
-    with pytest.warns(
-        RuntimeWarning, match="'bad-cleanup' failed while being cancelled"
-    ):
-        runner.close()
+    runner.close()
+    assert len(seen) == 1
+    assert seen[0]["message"] == "unhandled exception during asyncio.run() shutdown"
+    assert seen[0]["task"] is keep[0]
+    assert isinstance(seen[0]["exception"], OSError)
 
 
 def test_cleanup_that_never_ends_is_abandoned_at_the_timeout_with_a_warning() -> None:
