@@ -236,7 +236,7 @@ class ARunMagics(Magics):
         runner = self._runner
         if runner is None:
             return []
-        self._refuse_inside(runner, "close the runner")
+        self._refuse_inside(runner, "closing the runner")
         cancelled = runner.shut_down()
         self._runner = None
         return [] if runner.engine == "nest" else cancelled
@@ -249,9 +249,10 @@ class ARunMagics(Magics):
         """
         if runner is not None and runner.in_runner():
             raise UsageError(
-                f"cannot {what} from code that runs on the runner (a %%arun cell, "
-                "a task, or an await cell with --auto on): that would stop the "
-                "very code asking. Run it in a cell of its own."
+                f"{what} cannot run inside code that runs on the runner (a %%arun "
+                "cell, a task, or an await cell with --auto on): it would close "
+                f"the loop under the very code asking. Run {what} in a cell of "
+                "its own."
             )
 
     @validate("loop_factory")
@@ -597,6 +598,7 @@ class ARunMagics(Magics):
 
     def _do_restart(self, options: argparse.Namespace) -> None:
         runner = self._runner
+        self._refuse_inside(runner, "%arun --restart")
         try:
             cancelled = self.close()
         except KeyboardInterrupt:
@@ -635,7 +637,7 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = _magics(shell)
     if magics is None:
         return
-    magics._refuse_inside(magics._runner, "unload arunner")
+    magics._refuse_inside(magics._runner, "%unload_ext arunner")
     cancelled = magics.close()
     magics.autoawait = False
     if cancelled:

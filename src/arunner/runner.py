@@ -522,7 +522,9 @@ def _close_engine(engine: _Engine, timeout: float, scope: InterruptScope) -> Clo
         return isinstance(exc, KeyboardInterrupt) and not scope.absorb()
 
     closing = engine.close(timeout, should_abandon)
-    if not closing.left_running:
+    if closing.abandoned or not closing.left_running:
+        # Closed, or given up on by the user; a loop thread that was merely
+        # blocked past the timeout stays listed, to be waited for at exit.
         _open_engines.pop(engine, None)
     return closing
 

@@ -1,0 +1,436 @@
+"""Nothing lost when interrupts, threads and closes collide.
+
+Each test drives one interleaving that once lost cleanup, hung, or reported
+the wrong thing: interrupts and SystemExit during close(), a dropped runner,
+a run from a second thread, concurrent runs, executor jobs, and the second
+interrupt's traceback.  Interrupts come from ``_thread.interrupt_main``,
+which is how a SIGINT reaches Python's handler, once the code has shown that
+it started.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import contextvars
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import arunner
+
+MODES = ("inline", "thread")
+
+
+def sigint_main_thread() -> None:
+    """A real SIGINT for the main thread: it also wakes a loop sleeping in select().
+
+    (``_thread.interrupt_main`` only sets Python's flag, which a thread
+    blocked in select() sees when the select times out.)
+    """
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def interrupt_soon(after: float = 0.05) -> None:
+    """Interrupt the main thread ``after`` seconds from now, from a helper thread."""
+    threading.Timer(after, sigint_main_thread).start()
+
+
+async def cleanup_that_awaits(
+    name: str, events: list[str], *, on_cleanup: Callable[[], None] | None = None
+) -> None:
+    try:
+        await asyncio.sleep(60)
+    finally:
+        if on_cleanup is not None:
+            on_cleanup()
+        await asyncio.sleep(0.2)  # the cleanup really waits
+        events.append(f"cleanup {name}")
+
+
+async def spawn(*coros: Any) -> list[asyncio.Task[Any]]:
+    tasks = [
+        asyncio.create_task(coro, name=f"t{i}") for i, coro in enumerate(coros)
+    ]
+    await asyncio.sleep(0)
+    return tasks
+
+
+# -- interrupts and SystemExit during close() ---------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_interrupt_during_close_waits_for_every_cleanup_then_raises(
+    mode: str,
+) -> None:
+    events: list[str] = []
+    runner = arunner.Runner(mode=mode)  # type: ignore[arg-type]
+    runner.run(
+        spawn(
+            cleanup_that_awaits("a", events, on_cleanup=sigint_main_thread),
+            cleanup_that_awaits("b", events),
+        )
+    )
+    loop = runner.get_loop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "closing the loop failed"
+        with pytest.raises(KeyboardInterrupt):
+            runner.close()
+    assert sorted(events) == ["cleanup a", "cleanup b"]
+    assert runner.closed
+    assert loop.is_closed()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_second_interrupt_during_close_abandons_and_names_what_is_left(
+    mode: str,
+) -> None:
+    events: list[str] = []
+
+    def twice() -> None:
+        _thread.interrupt_main()
+        interrupt_soon(0.1)
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            twice()
+            await asyncio.sleep(30)
+            events.append("stubborn resumed")
+
+    runner = arunner.Runner(mode=mode, shutdown_timeout=4)  # type: ignore[arg-type]
+    runner.run(spawn(stubborn()))
+    thread = runner.thread
+    begin = time.monotonic()
+    with (
+        pytest.warns(RuntimeWarning, match="'t0'"),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        runner.close()
+    assert time.monotonic() - begin < 2  # not the 4 s timeout, nor the 30 s sleep
+    assert events == []
+    assert runner.closed
+    if thread is not None:  # it finishes closing in the background
+        thread.join(10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("exit_type", [SystemExit, KeyboardInterrupt])
+def test_a_cleanup_raising_systemexit_does_not_stop_the_others(
+    mode: str, exit_type: type[BaseException]
+) -> None:
+    events: list[str] = []
+
+    async def exits() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            events.append("exits")
+            raise exit_type(7)
+
+    runner = arunner.Runner(mode=mode)  # type: ignore[arg-type]
+    runner.run(
+        spawn(
+            cleanup_that_awaits("a", events),
+            exits(),
+            cleanup_that_awaits("b", events),
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(exit_type):
+            runner.close()
+    assert sorted(events) == ["cleanup a", "cleanup b", "exits"]
+    assert runner.closed
+
+
+def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
+    tmp_path: Any,
+) -> None:
+    marker = tmp_path / "cleanup-ran"
+    script = textwrap.dedent(
+        f"""
+        import asyncio, gc
+        import arunner
+
+        async def bg():
+            try:
+                await asyncio.sleep(60)
+            finally:
+                await asyncio.sleep(0.1)
+                open({str(marker)!r}, "w").write("ran")
+
+        for mode in ("thread", "inline"):
+            r = arunner.Runner(mode=mode)
+            r.start(bg())
+            del r
+        gc.collect()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "ran"
+    assert "destroyed but it is pending" not in done.stderr
+
+
+# -- a run from a second thread --------------------------------------------------
+
+
+def test_an_inline_run_from_another_thread_while_busy_fails_at_once() -> None:
+    """asyncio.Runner says "already running"; waiting would deadlock here."""
+    with arunner.Runner(mode="inline") as runner:
+
+        async def other() -> str:
+            return "never"
+
+        async def main() -> str:
+            def from_a_thread() -> str:
+                return runner.run(other())
+
+            try:
+                await asyncio.to_thread(from_a_thread)
+            except RuntimeError as exc:
+                return str(exc)
+            return "no error"
+
+        begin = time.monotonic()
+        said = runner.run(main())
+        assert said.startswith("This event loop is already running")
+        assert "run_coroutine_threadsafe" in said
+        assert time.monotonic() - begin < 2
+
+        async def forever() -> None:
+            await asyncio.sleep(60)
+
+        handle = runner.start(forever())
+
+        async def result_from_a_thread() -> str:
+            try:
+                await asyncio.to_thread(handle.result, 1)
+            except RuntimeError as exc:
+                return str(exc)
+            return "no error"
+
+        assert runner.run(result_from_a_thread()).startswith("This event loop")
+        handle.cancel()
+        assert runner.run(other()) == "never"  # the runner is fine
+
+
+def test_result_timeout_is_measured_on_the_callers_side() -> None:
+    with arunner.Runner(mode="thread") as runner:
+
+        async def blocks() -> str:
+            await asyncio.sleep(0.05)
+            time.sleep(2)  # holds the loop thread
+            return "late"
+
+        handle = runner.start(blocks())
+        time.sleep(0.1)  # blocks() is inside time.sleep now
+        begin = time.monotonic()
+        with pytest.raises(TimeoutError, match="did not finish within 0.3 s"):
+            handle.result(timeout=0.3)
+        assert time.monotonic() - begin < 1.0
+        assert handle.result(timeout=5) == "late"
+
+
+# -- concurrent runs and executor jobs ---------------------------------------------
+
+
+def test_concurrent_runs_each_see_their_own_context() -> None:
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="-")
+    results: dict[str, str] = {}
+
+    async def job(name: str) -> str:
+        who.set(name)
+        await asyncio.sleep(0.2)
+        return who.get()
+
+    with arunner.Runner(mode="thread") as runner:
+        threads = [
+            threading.Thread(
+                target=lambda n=name: results.__setitem__(n, runner.run(job(n)))
+            )
+            for name in ("first", "second")
+        ]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(10)
+        assert results == {"first": "first", "second": "second"}
+        # The first run had the persistent context; the one that overlapped
+        # it had a copy, and changed nothing for later runs.
+        async def read() -> str:
+            return who.get()
+
+        assert runner.run(read()) == "first"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_executor_jobs_run_in_the_context_of_the_task_that_submitted_them(
+    mode: str,
+) -> None:
+    cell: contextvars.ContextVar[str] = contextvars.ContextVar("cell", default="-")
+    seen: list[str] = []
+
+    async def background() -> None:
+        cell.set("background")
+        loop = asyncio.get_running_loop()
+
+        def job() -> None:
+            seen.append(cell.get())
+            loop.call_soon_threadsafe(lambda: seen.append(cell.get()))
+
+        await loop.run_in_executor(None, job)
+        await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        cell.set("main")
+        await asyncio.create_task(background())
+
+    with arunner.Runner(mode=mode) as runner:  # type: ignore[arg-type]
+        runner.run(main())
+    assert seen == ["background", "background"]
+
+
+# -- asyncio.Runner's own corner cases ----------------------------------------------
+
+
+class _TaskWithoutUncancel(asyncio.Future):  # type: ignore[type-arg]
+    """A task factory's task that, as asyncio allows, has no uncancel()."""
+
+    def __init__(self, coro: Any, *, loop: Any, **kwargs: Any) -> None:
+        super().__init__(loop=loop)
+        self._task = asyncio.Task(coro, loop=loop, **kwargs)
+        self._task.add_done_callback(self._copy)
+
+    def _copy(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            super().cancel()
+        elif task.exception() is not None:
+            self.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            self.set_result(task.result())
+
+    def cancel(self, msg: Any = None) -> bool:
+        return self._task.cancel(msg)
+
+    def get_name(self) -> str:
+        return self._task.get_name()
+
+    def get_coro(self) -> Any:
+        return self._task.get_coro()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_with_tasks_that_have_no_uncancel(mode: str) -> None:
+    def factory() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        loop.set_task_factory(
+            lambda loop, coro, **kw: _TaskWithoutUncancel(coro, loop=loop, **kw)
+        )
+        return loop
+
+    events: list[str] = []
+
+    async def main() -> None:
+        try:
+            interrupt_soon()
+            await asyncio.sleep(30)
+            events.append("resumed")
+        finally:
+            events.append("cleanup")
+
+    with arunner.Runner(mode=mode, loop_factory=factory) as runner:  # type: ignore[arg-type]
+        # asyncio.Runner: without uncancel() it cannot tell, so CancelledError
+        with pytest.raises(asyncio.CancelledError):
+            runner.run(main())
+    assert events == ["cleanup"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_interrupting_a_main_task_that_user_code_cancelled_gives_cancelled_error(
+    mode: str,
+) -> None:
+    """CPython's test_interrupt_cancelled_task, in both engines."""
+
+    async def subtask(task: asyncio.Task[Any]) -> None:
+        await asyncio.sleep(0)
+        task.cancel()
+        _thread.interrupt_main()
+
+    async def main() -> None:
+        asyncio.create_task(subtask(asyncio.current_task()))  # type: ignore[arg-type]
+        await asyncio.sleep(10)
+
+    with arunner.Runner(mode=mode) as runner:  # type: ignore[arg-type]
+        with pytest.raises(asyncio.CancelledError):
+            runner.run(main())
+        assert runner.run(asyncio.sleep(0, "usable")) == "usable"
+
+
+# -- what the messages say -----------------------------------------------------------
+
+
+def test_a_second_interrupt_shows_where_the_users_code_was() -> None:
+    spinning = threading.Event()
+
+    def tight_loop() -> None:
+        spinning.set()
+        while True:  # ignores the first interrupt: never awaits
+            pass
+
+    async def main() -> None:
+        tight_loop()
+
+    def interrupt_twice() -> None:
+        spinning.wait(10)
+        _thread.interrupt_main()
+        time.sleep(0.2)
+        _thread.interrupt_main()
+
+    with arunner.Runner(mode="thread") as runner:
+        threading.Thread(target=interrupt_twice).start()
+        with pytest.raises(KeyboardInterrupt) as caught:
+            runner.run(main())
+    names = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert "tight_loop" in names
+    assert "main" in names
+    files = {frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)}
+    assert not any(name.endswith("_interrupt.py") for name in files)
+
+
+def test_an_idle_executor_is_not_reported_after_a_stubborn_task() -> None:
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(60)
+
+    async def use_the_executor() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, time.sleep, 0)  # a worker, now idle
+        asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+
+    for mode in MODES:
+        runner = arunner.Runner(mode=mode, shutdown_timeout=0.3)  # type: ignore[arg-type]
+        runner.run(use_the_executor())
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            runner.close()
+        messages = [str(w.message) for w in said]
+        assert any("did not finish its cleanup" in m for m in messages), messages
+        assert not any("executor" in m for m in messages), messages
