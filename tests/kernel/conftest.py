@@ -210,21 +210,94 @@ class Kernel:
         self, msg_id: str, text: str, timeout: float = PATIENCE
     ) -> list[dict[str, Any]]:
         """Wait until output under an earlier cell ``msg_id`` contains ``text``."""
+
+        def printed(messages: list[dict[str, Any]]) -> str:
+            return "".join(m["content"].get("text", "") for m in messages)
+
+        return self._wait_elsewhere(
+            msg_id,
+            lambda messages: text in printed(messages),
+            lambda messages: (
+                f"{text!r} never appeared under {msg_id}: {printed(messages)!r}"
+            ),
+            timeout,
+        )
+
+    def wait_idle_elsewhere(
+        self, msg_id: str, timeout: float = PATIENCE
+    ) -> list[dict[str, Any]]:
+        """Wait until the kernel is idle again after a request sent with ``send``."""
+        return self._wait_elsewhere(
+            msg_id,
+            lambda messages: any(
+                m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                for m in messages
+            ),
+            lambda messages: f"request {msg_id} never finished",
+            timeout,
+        )
+
+    def _wait_elsewhere(
+        self,
+        msg_id: str,
+        done: Callable[[list[dict[str, Any]]], bool],
+        failure: Callable[[list[dict[str, Any]]], str],
+        timeout: float,
+    ) -> list[dict[str, Any]]:
+        """Collect iopub messages by parent until those of ``msg_id`` are ``done``."""
         deadline = time.monotonic() + timeout
         while True:
-            got = "".join(
-                m["content"].get("text", "") for m in self.elsewhere.get(msg_id, [])
-            )
-            if text in got:
-                return self.elsewhere[msg_id]
+            messages = self.elsewhere.get(msg_id, [])
+            if done(messages):
+                return messages
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} never appeared under {msg_id}: {got!r}")
+                raise TimeoutError(failure(messages))
             try:
                 msg = self.client.get_iopub_msg(timeout=0.5)
             except queue.Empty:
                 continue
             parent = msg["parent_header"].get("msg_id")
             self.elsewhere.setdefault(parent, []).append(msg)
+
+    def send(self, code: str, *, subshell_id: str | None = None) -> str:
+        """Send an execute request without waiting for it; return its msg_id.
+
+        Its output is collected in ``elsewhere`` by whatever waits next.
+        ``subshell_id`` sends it to an ipykernel 7 subshell (see
+        ``create_subshell``) instead of the main shell.
+        """
+        msg = self.client.session.msg(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
+        self.client.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
+
+    def create_subshell(self) -> str:
+        """Create an ipykernel 7 subshell (JEP 91) and return its subshell_id.
+
+        A subshell is a thread of the kernel with its own shell-message
+        queue: requests whose header names its ``subshell_id`` run there,
+        concurrently with the main shell.
+        """
+        msg = self.client.session.msg("create_subshell_request", {})
+        self.client.control_channel.send(msg)
+        while True:
+            reply = self.client.get_control_msg(timeout=PATIENCE)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                break
+        content = reply["content"]
+        assert content["status"] == "ok", content
+        return str(content["subshell_id"])
 
     def record_complaints(self, path: Path) -> Path:
         """Keep the kernel's warnings and error logs (asyncio's too) in ``path``.
