@@ -2,7 +2,7 @@
 
 Sessions:
   lint                        ruff format --check, ruff check, mypy --strict
-  tests-<python>-ipykernel7   unit, shell, kernel, terminal tiers; each CPython 3.11+
+  tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal; every 3.11+
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
   docs                        mkdocs build --strict: the documentation site
   notebooks                   each notebook run in a fresh kernel, outputs checked
@@ -41,7 +41,13 @@ KERNEL_FLAVOURS = {
 }
 
 #: The tiers that run on every interpreter and kernel flavour.
-MATRIX_TIERS = ["tests/unit", "tests/shell", "tests/kernel", "tests/terminal"]
+MATRIX_TIERS = [
+    "tests/unit",
+    "tests/conformance",
+    "tests/shell",
+    "tests/kernel",
+    "tests/terminal",
+]
 
 
 def _version_of(python: str) -> str | None:
@@ -108,7 +114,8 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
         pytest(session, *MATRIX_TIERS)
 
     tests.__doc__ = (
-        f"Unit, shell, kernel and terminal tiers on Python {version}, {flavour}."
+        f"Unit, conformance, shell, kernel and terminal tiers on Python {version}, "
+        f"{flavour}."
     )
     nox.session(name=f"tests-{version}-{flavour}", python=python)(tests)
 
