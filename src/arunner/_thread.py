@@ -124,10 +124,10 @@ class ThreadEngine:
         if _thread.get_ident() == self.thread_id:
             coro.close()
             raise RuntimeError(
-                "Runner.run() was called from the runner's own loop thread, "
-                "where it would wait for itself forever. Inside a coroutine "
-                "running on the runner, write 'await coro' (or "
-                "asyncio.create_task(coro)) instead."
+                "Runner.run() cannot be called from a running event loop: this "
+                "is the runner's own loop thread, where it would wait for itself "
+                "forever. Inside a coroutine running on the runner, write "
+                "'await coro' (or asyncio.create_task(coro)) instead."
             )
         if self.blocked_by is not None and not self._responsive.wait(_RECOVERY_GRACE):
             coro.close()

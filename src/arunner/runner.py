@@ -236,9 +236,10 @@ class Runner:
                     engine.check_closable()
                 self._closed = True
                 self._engine = None
-            if engine is None:
+            timeout = None if engine is None else _open_engines.get(engine)
+            if engine is None or timeout is None:  # never started, or closed at exit
                 return []
-            closing = _close_engine(engine, _open_engines[engine], scope)
+            closing = _close_engine(engine, timeout, scope)
         _report(closing, stacklevel)
         if closing.escaped is not None:
             raise closing.escaped

@@ -59,6 +59,10 @@ EXPECTED_DIFFERENCES: dict[str, str] = {
         "arunner accepts a Future of its own loop and waits for it, and this "
         "test's future is never resolved, so run() waits until the timeout"
     ),
+    "RunnerTests.test_custom_factory": (
+        "arunner checks that loop_factory returns an asyncio event loop and "
+        "says what it got instead, so a Mock standing in for a loop is refused"
+    ),
     "RunnerTests.test_recursive_run": (
         "arunner closes a coroutine it refuses, so there is no 'coroutine ... "
         "was never awaited' warning"
