@@ -35,9 +35,9 @@ async def worker(events: list[str]) -> None:
 
 
 async def spawn(events: list[str]) -> None:
-    for name in ("w1", "w2"):
-        asyncio.create_task(worker(events), name=name)
+    tasks = [asyncio.create_task(worker(events), name=n) for n in ("w1", "w2")]
     await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)
 
 
 @dataclass
@@ -114,7 +114,8 @@ def check(
 
 def each_step(mode: str, close: Callable[[arunner.Runner], None]) -> list[Step]:
     dry, outcome, runner = close_under(mode, None, close)
-    assert sorted(outcome.events) == ["w1", "w2"] and not outcome.interrupted
+    assert sorted(outcome.events) == ["w1", "w2"]
+    assert not outcome.interrupted
     assert closed(runner)
     assert len(dry.steps) > 10, dry.steps
     return dry.steps

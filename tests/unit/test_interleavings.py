@@ -58,9 +58,7 @@ async def cleanup_that_awaits(
 
 
 async def spawn(*coros: Any) -> list[asyncio.Task[Any]]:
-    tasks = [
-        asyncio.create_task(coro, name=f"t{i}") for i, coro in enumerate(coros)
-    ]
+    tasks = [asyncio.create_task(coro, name=f"t{i}") for i, coro in enumerate(coros)]
     await asyncio.sleep(0)
     return tasks
 
@@ -178,7 +176,11 @@ def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "ran"
@@ -239,7 +241,7 @@ def test_result_timeout_is_measured_on_the_callers_side() -> None:
         handle = runner.start(blocks())
         time.sleep(0.1)  # blocks() is inside time.sleep now
         begin = time.monotonic()
-        with pytest.raises(TimeoutError, match="did not finish within 0.3 s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.3 s"):
             handle.result(timeout=0.3)
         assert time.monotonic() - begin < 1.0
         assert handle.result(timeout=5) == "late"
@@ -270,6 +272,7 @@ def test_concurrent_runs_each_see_their_own_context() -> None:
         for t in threads:
             t.join(10)
         assert results == {"first": "first", "second": "second"}
+
         # The first run had the persistent context; the one that overlapped
         # it had a copy, and changed nothing for later runs.
         async def read() -> str:
@@ -353,10 +356,12 @@ def test_ctrl_c_with_tasks_that_have_no_uncancel(mode: str) -> None:
         finally:
             events.append("cleanup")
 
-    with arunner.Runner(mode=mode, loop_factory=factory) as runner:  # type: ignore[arg-type]
-        # asyncio.Runner: without uncancel() it cannot tell, so CancelledError
-        with pytest.raises(asyncio.CancelledError):
-            runner.run(main())
+    # asyncio.Runner: without uncancel() it cannot tell, so CancelledError
+    with (
+        arunner.Runner(mode=mode, loop_factory=factory) as runner,  # type: ignore[arg-type]
+        pytest.raises(asyncio.CancelledError),
+    ):
+        runner.run(main())
     assert events == ["cleanup"]
 
 
@@ -371,13 +376,15 @@ def test_interrupting_a_main_task_that_user_code_cancelled_gives_cancelled_error
         task.cancel()
         _thread.interrupt_main()
 
-    async def main() -> None:
-        asyncio.create_task(subtask(asyncio.current_task()))  # type: ignore[arg-type]
+    keep: list[asyncio.Task[Any]] = []
+
+    async def main_keeping() -> None:
+        keep.append(asyncio.create_task(subtask(asyncio.current_task())))  # type: ignore[arg-type]
         await asyncio.sleep(10)
 
     with arunner.Runner(mode=mode) as runner:  # type: ignore[arg-type]
         with pytest.raises(asyncio.CancelledError):
-            runner.run(main())
+            runner.run(main_keeping())
         assert runner.run(asyncio.sleep(0, "usable")) == "usable"
 
 
@@ -408,7 +415,9 @@ def test_a_second_interrupt_shows_where_the_users_code_was() -> None:
     names = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
     assert "tight_loop" in names
     assert "main" in names
-    files = {frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)}
+    files = {
+        frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)
+    }
     assert not any(name.endswith("_interrupt.py") for name in files)
 
 
@@ -422,8 +431,10 @@ def test_an_idle_executor_is_not_reported_after_a_stubborn_task() -> None:
     async def use_the_executor() -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, time.sleep, 0)  # a worker, now idle
-        asyncio.create_task(stubborn())
+        keep.append(asyncio.create_task(stubborn()))
         await asyncio.sleep(0)
+
+    keep: list[asyncio.Task[None]] = []
 
     for mode in MODES:
         runner = arunner.Runner(mode=mode, shutdown_timeout=0.3)  # type: ignore[arg-type]
