@@ -11,6 +11,7 @@ import pytest
 
 from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel
+from tests.paths import names_arunner_source
 
 pytestmark = pytest.mark.kernel
 
@@ -118,7 +119,7 @@ def test_prints_displays_results_and_errors_land_in_their_cell(nb: Kernel) -> No
     assert failing.ename == "ValueError"
     traceback = "\n".join(failing.error["traceback"])
     assert "in the cell" in traceback
-    assert "arunner/" not in traceback
+    assert not names_arunner_source(traceback)
     assert reply.msg_id not in nb.elsewhere
     assert failing.msg_id not in nb.elsewhere
 
