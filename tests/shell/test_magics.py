@@ -275,6 +275,71 @@ def test_background_handle_works_from_the_notebook_and_later_cells(
         slow.result(timeout=10)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        "-b -n 'my task'",
+        '-b -n "my task"',
+        "-b --name='my task'",
+        '--name "my task" -b',
+        r"-b -n my\ task",
+        "-bn'my task'",
+    ],
+)
+def test_option_values_are_quoted_as_in_a_shell_and_the_code_kept(
+    ready: Shell, options: str
+) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(0, \"it's  'here'\")")
+    assert handle.name == "my task"
+    assert handle.result(timeout=10) == "it's  'here'"
+
+
+@pytest.mark.parametrize("options", ["-bn x", "-bnx", "-b -nx", "--back --nam x"])
+def test_short_flags_combine_and_long_options_shorten_as_in_argparse(
+    ready: Shell, options: str
+) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(0, 'done')")
+    assert handle.name == "x"
+    assert handle.result(timeout=10) == "done"
+
+
+@pytest.mark.parametrize("options", ["-bt 0.05 -n x", "-bt0.05 -nx"])
+def test_a_flag_cluster_may_end_in_the_timeout(ready: Shell, options: str) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(30)")
+    with pytest.raises(TimeoutError, match=r"within --timeout 0\.05 s"):
+        handle.result(timeout=10)
+
+
+OPTIONS_USAGE = (
+    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--tasks] [--cancel NAME|all] "
+    "[--status] [--auto {on,off}] [--restart] [EXPR]  "
+    "(options first; %arun? explains each)"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            "%arun -b -n 'my task fetch()",
+            "cannot read \"'my task fetch()\": its quote ' is never closed; write "
+            "a value that has spaces in matching quotes, as in "
+            "%arun -b -n 'my task' fetch()",
+        ),
+        ("%arun -bx fetch()", "unknown option -x in -bx"),
+        ("%arun -x fetch()", "unknown option -x"),
+        ("%arun -b -n", "argument -n/--name: expected one argument"),
+        ("%arun --t 1 fetch()", "ambiguous option: --t could match --timeout, --tasks"),
+    ],
+)
+def test_bad_options_are_a_usage_error_saying_what_to_write(
+    shell: Shell, line: str, problem: str
+) -> None:
+    error = shell.error(line)
+    assert isinstance(error, UsageError)
+    assert str(error) == f"{problem}\n{OPTIONS_USAGE}"
+
+
 def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
     ready.ok("async def poll():\n    while True:\n        await asyncio.sleep(60)")
     ready.ok("%arun -b -n sleeper poll()")
