@@ -485,6 +485,8 @@ class ARunMagics(Magics):
             first_line=2,
             flags=shell.compile.flags,
         )
+        # As in IPython's own compiler, a future import holds for later cells.
+        shell.compile.flags |= code.futures
         return run_cell(code, shell.user_global_ns, shell.user_ns)
 
     def _transform(self, cell: str) -> str:

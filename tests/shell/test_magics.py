@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 from IPython.core.error import UsageError
@@ -226,6 +227,52 @@ def test_syntax_error_in_the_cell_leaves_the_runner_usable(ready: Shell) -> None
     error = ready.error("%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass")
     assert isinstance(error, SyntaxError)
     assert ready.ok("%arun double(3)") == 6
+
+
+@pytest.fixture
+def futures(ready: Shell) -> Iterator[Shell]:
+    """The shell, its compiler's __future__ flags put back after the test:
+    the shell is shared by every test."""
+    flags = ready.ip.compile.flags
+    yield ready
+    ready.ip.compile.flags = flags
+
+
+@pytest.mark.parametrize(
+    "importing",
+    [
+        "from __future__ import annotations",
+        "%%arun\nfrom __future__ import annotations\nawait asyncio.sleep(0)",
+    ],
+    ids=["plain", "arun"],
+)
+def test_future_import_holds_for_later_cells_as_in_ipython(
+    futures: Shell, importing: str
+) -> None:
+    futures.ok(importing)
+    assert futures.ok("def f(x: Undefined): pass\nf.__annotations__") == {
+        "x": "Undefined"
+    }
+    assert futures.ok("%%arun\ndef g(x: Undefined): pass\ng.__annotations__") == {
+        "x": "Undefined"
+    }
+
+
+@pytest.mark.parametrize(
+    "importing",
+    [
+        "from __future__ import barry_as_FLUFL",
+        "%%arun\nfrom __future__ import barry_as_FLUFL\nawait asyncio.sleep(0)",
+    ],
+    ids=["plain", "arun"],
+)
+def test_future_import_that_changes_the_grammar_holds_for_expressions_too(
+    futures: Shell, importing: str
+) -> None:
+    futures.ok(importing)
+    assert futures.ok("1 <> 2") is True
+    assert futures.ok("%%arun\nawait asyncio.sleep(0)\n1 <> 2") is True
+    assert futures.ok("%arun asyncio.sleep(0, 1 <> 2)") is True
 
 
 def test_code_after_cell_magic_name_is_refused(shell: Shell) -> None:
