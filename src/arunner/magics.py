@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bdb
+import contextlib
 import functools
 import importlib
 import inspect
 import re
 import shlex
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from IPython.core.error import UsageError
@@ -181,6 +183,33 @@ def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
     if not callable(factory):
         raise TraitError(f"ARunMagics.loop_factory: {spec!r} is not callable")
     return factory  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _syntax_errors_shown_as_in_a_cell(shell: InteractiveShell) -> Iterator[None]:
+    """Show a SyntaxError in the user's code as IPython shows one in a cell.
+
+    Raised from a magic, a SyntaxError is shown under a "Traceback" of every
+    frame above it, IPython's, arunner's and ``ast``'s: ``run_code`` passes
+    ``running_compiled_code``, meant for a ``compile()`` or an import that
+    fails inside the user's code.  But the code of ``%%arun`` and ``%arun``
+    is the user's cell, so the error is shown here the way ``run_cell``
+    shows one, the line and the caret, and raised again as an error of the
+    same type that is also a ``bdb.BdbQuit``: ``run_code`` shows nothing
+    for that and records it as the cell's error, which a kernel reports
+    under the type's name as usual.  (Code that calls the magic and catches
+    the SyntaxError finds it shown already.)
+    """
+    try:
+        yield
+    except SyntaxError as error:
+        if isinstance(error, IndentationError):
+            shell.showindentationerror()
+        else:
+            shell.showsyntaxerror()
+        kind = type(error)
+        shown = type(kind.__name__, (kind, bdb.BdbQuit), {"__module__": __name__})
+        raise shown(*error.args) from None
 
 
 class _AutoAwaitRouter:
@@ -479,12 +508,13 @@ class ARunMagics(Magics):
             self._cell_number(),
             raw_code=f"{header}\n{cell}",
         )
-        code = compile_cell(
-            transformed,
-            filename,
-            first_line=2,
-            flags=shell.compile.flags,
-        )
+        with _syntax_errors_shown_as_in_a_cell(shell):
+            code = compile_cell(
+                transformed,
+                filename,
+                first_line=2,
+                flags=shell.compile.flags,
+            )
         # As in IPython's own compiler, a future import holds for later cells.
         shell.compile.flags |= code.futures
         return run_cell(code, shell.user_global_ns, shell.user_ns)
@@ -525,7 +555,8 @@ class ARunMagics(Magics):
         shell = self.shell
         assert shell is not None
         filename = shell.compile.cache(expression, self._cell_number())
-        code = compile_expression(expression, filename, flags=shell.compile.flags)
+        with _syntax_errors_shown_as_in_a_cell(shell):
+            code = compile_expression(expression, filename, flags=shell.compile.flags)
         return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
 
     def _cell_number(self) -> int:

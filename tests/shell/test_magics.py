@@ -223,6 +223,39 @@ def test_traceback_shows_the_cell_lines_not_arunner(
     assert "asyncio/base_events.py" not in out
 
 
+@pytest.mark.parametrize(
+    ("cell", "plain"),
+    [
+        # numbered as in the cell: line 3 in both
+        (
+            "%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass",
+            "x = 1\n\ndef broken(:\n    pass",
+        ),
+        ("%%arun\nx = 1\n  y = 2", "x = 1\nx = 1\n  y = 2"),  # IndentationError
+        ("%arun asyncio.sleep(0 0)", "asyncio.sleep(0 0)"),
+    ],
+    ids=["cell", "indentation", "line"],
+)
+def test_syntax_error_shows_as_in_a_plain_cell(
+    ready: Shell, capsys: pytest.CaptureFixture[str], cell: str, plain: str
+) -> None:
+    """Raised from a magic, IPython shows a SyntaxError under a "Traceback"
+    of IPython's, arunner's and ast's frames; a plain cell shows only the
+    line and the caret."""
+    capsys.readouterr()
+    expected = ready.run(plain)
+    shown_for_plain = capsys.readouterr().out
+    result = ready.run(cell)
+    shown = capsys.readouterr().out
+    assert shown == shown_for_plain.replace(
+        f"Cell In[{expected.execution_count}]", f"Cell In[{result.execution_count}]"
+    )
+    assert shown.startswith(f"  Cell In[{result.execution_count}], line ")
+    kind = type(expected.error_before_exec)
+    assert isinstance(result.error_in_exec, kind)
+    assert type(result.error_in_exec).__name__ == kind.__name__  # a kernel's ename
+
+
 def test_syntax_error_in_the_cell_leaves_the_runner_usable(ready: Shell) -> None:
     error = ready.error("%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass")
     assert isinstance(error, SyntaxError)
