@@ -12,10 +12,13 @@ has already transformed and a filename it has registered with linecache.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import asyncio
+import functools
 import inspect
+import operator
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import CodeType
@@ -34,6 +37,14 @@ __all__ = [
 
 _ASYNC_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
+#: The compiler flags of the ``__future__`` features.  IPython's compiler
+#: also carries codeop's flags for probing whether typed input is complete,
+#: which would report the syntax errors of a whole cell as "incomplete input".
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_,
+    (getattr(__future__, name).compiler_flag for name in __future__.all_feature_names),
+)
+
 
 def _is_async(code: CodeType) -> bool:
     return bool(code.co_flags & inspect.CO_COROUTINE)
@@ -45,6 +56,9 @@ class CellCode:
 
     body: CodeType | None
     last: CodeType | None
+    #: The ``__future__`` features the cell was compiled with: those it was
+    #: given and those it imports, which later cells should get too.
+    futures: int
 
 
 def compile_cell(
@@ -52,36 +66,49 @@ def compile_cell(
 ) -> CellCode:
     """Compile a cell body whose first line is line ``first_line`` of ``filename``.
 
-    A trailing expression becomes the cell's value unless a ``;`` follows
-    it, which silences it as in any IPython cell.
+    ``flags`` holds the ``__future__`` features in effect (any other flag
+    is ignored).  A trailing expression becomes the cell's value unless a
+    ``;`` follows it, which silences it as in any IPython cell.
     """
     # Blank lines in front number the lines as in the file (cheaper than
     # renumbering the tree afterwards).
     source = "\n" * (first_line - 1) + source
-    tree = ast.parse(source, filename, "exec", type_comments=False)
+    futures = flags & _FUTURE_FLAGS
+    # Parsed with the features in effect: barry_as_FLUFL changes the grammar.
+    tree = compile(
+        source, filename, "exec", futures | ast.PyCF_ONLY_AST, dont_inherit=True
+    )
     trailing = tree.body[-1] if tree.body else None
-    last = None
+    value = None
     if isinstance(trailing, ast.Expr) and not _silenced(source, trailing):
         tree.body.pop()
-        last = compile(
-            ast.Expression(trailing.value),
-            filename,
-            "eval",
-            flags | _ASYNC_FLAGS,
-            dont_inherit=True,
+        value = ast.Expression(trailing.value)
+    body = None
+    if tree.body:
+        body = compile(
+            tree, filename, "exec", futures | _ASYNC_FLAGS, dont_inherit=True
         )
-    body = (
-        compile(tree, filename, "exec", flags | _ASYNC_FLAGS, dont_inherit=True)
-        if tree.body
-        else None
+        futures = body.co_flags & _FUTURE_FLAGS  # now with the cell's own imports
+    last = (
+        None
+        if value is None
+        else compile(value, filename, "eval", futures | _ASYNC_FLAGS, dont_inherit=True)
     )
-    return CellCode(body, last)
+    return CellCode(body, last, futures)
 
 
 def compile_expression(source: str, filename: str, *, flags: int = 0) -> CodeType:
-    """Compile the expression of a ``%arun`` line; it may itself use ``await``."""
+    """Compile the expression of a ``%arun`` line; it may itself use ``await``.
+
+    ``flags`` holds the ``__future__`` features in effect (any other flag
+    is ignored).
+    """
     code: CodeType = compile(
-        source.strip(), filename, "eval", flags | _ASYNC_FLAGS, dont_inherit=True
+        source.strip(),
+        filename,
+        "eval",
+        (flags & _FUTURE_FLAGS) | _ASYNC_FLAGS,
+        dont_inherit=True,
     )
     return code
 

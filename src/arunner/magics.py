@@ -11,13 +11,16 @@ coroutines for it.  Configure it like any IPython configurable, e.g.
 from __future__ import annotations
 
 import argparse
+import bdb
+import contextlib
 import functools
 import importlib
 import inspect
 import re
+import shlex
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from IPython.core.error import UsageError
@@ -68,13 +71,89 @@ _IPYTHON_TRANSFORMS = TransformerManager()
 
 
 @functools.cache
-def _options_with_values(parser: argparse.ArgumentParser) -> frozenset[str]:
-    """The option strings of ``parser`` that take a value (``--timeout 5``)."""
-    return frozenset(
-        option
+def _takes_value(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Each option string of ``parser``, and whether it takes a value."""
+    return {
+        option: action.nargs != 0
         for action in parser._actions
-        if action.nargs != 0
         for option in action.option_strings
+    }
+
+
+#: One shell word: unquoted characters, backslash escapes, '...' and "...".
+_SHELL_WORD = re.compile(r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")+""")
+
+
+def _split_options(line: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
+    """The option words at the start of ``line``, and the code after them.
+
+    Options and their values are read the way a shell reads words (quotes
+    group, backslashes escape, both are removed), so ``-n 'my task'`` names
+    a task "my task".  The code starts at the first word that is not an
+    option (or after ``--``) and is kept verbatim: shell rules would mangle
+    Python's own quoting.
+    """
+    words: list[str] = []
+    value_expected = False
+    position = 0
+    while (start := len(line) - len(line[position:].lstrip())) < len(line):
+        if not value_expected:
+            if line[start : start + 3].rstrip() == "--":  # a word of its own
+                return words, line[start + 2 :]
+            if line[start] != "-" or line[start + 1 : start + 2].isdigit():
+                return words, line[start:]
+        word = _SHELL_WORD.match(line, start)
+        position = start if word is None else word.end()
+        if position < len(line) and not line[position].isspace():
+            problem = (
+                "it ends in a lone backslash"
+                if line[position] == "\\"
+                else f"its quote {line[position]} is never closed"
+            )
+            raise _usage_error(
+                parser,
+                f"cannot read {line[start:]!r}: {problem}; write a value that has "
+                "spaces in matching quotes, as in %arun -b -n 'my task' fetch()",
+            )
+        words.append(shlex.split(line[start:position])[0])
+        value_expected = not value_expected and _needs_next_word(words[-1], parser)
+    return words, ""
+
+
+def _needs_next_word(word: str, parser: argparse.ArgumentParser) -> bool:
+    """Whether the option word ``word`` takes the next word as its value.
+
+    The rules are argparse's, which then reads the words: ``--name=x`` and
+    ``-nx`` hold their value, a long option may be shortened to any prefix
+    that names one option (``--nam x``), and short flags combine, a
+    value-taking one last (``-bn x``, ``-bnx``).
+    """
+    takes_value = _takes_value(parser)
+    if word.startswith("--"):
+        if "=" in word:
+            return False
+        named = (
+            [word]
+            if word in takes_value
+            else [option for option in takes_value if option.startswith(word)]
+        )
+        # An unknown or ambiguous option: argparse says which it is.
+        return len(named) == 1 and takes_value[named[0]]
+    for end, letter in enumerate(word[1:], start=2):
+        option = f"-{letter}"
+        if option not in takes_value:
+            where = f" in {word}" if len(word) > 2 else ""
+            raise _usage_error(parser, f"unknown option {option}{where}")
+        if takes_value[option]:
+            return end == len(word)
+    return False
+
+
+def _usage_error(parser: argparse.ArgumentParser, problem: str) -> UsageError:
+    """A UsageError that says ``problem``, then how to write the options."""
+    usage = " ".join(parser.format_usage().removeprefix("::").split())
+    return UsageError(
+        f"{problem}\nusage: {usage} [EXPR]  (options first; %arun? explains each)"
     )
 
 
@@ -104,6 +183,33 @@ def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
     if not callable(factory):
         raise TraitError(f"ARunMagics.loop_factory: {spec!r} is not callable")
     return factory  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _syntax_errors_shown_as_in_a_cell(shell: InteractiveShell) -> Iterator[None]:
+    """Show a SyntaxError in the user's code as IPython shows one in a cell.
+
+    Raised from a magic, a SyntaxError is shown under a "Traceback" of every
+    frame above it, IPython's, arunner's and ``ast``'s: ``run_code`` passes
+    ``running_compiled_code``, meant for a ``compile()`` or an import that
+    fails inside the user's code.  But the code of ``%%arun`` and ``%arun``
+    is the user's cell, so the error is shown here the way ``run_cell``
+    shows one, the line and the caret, and raised again as an error of the
+    same type that is also a ``bdb.BdbQuit``: ``run_code`` shows nothing
+    for that and records it as the cell's error, which a kernel reports
+    under the type's name as usual.  (Code that calls the magic and catches
+    the SyntaxError finds it shown already.)
+    """
+    try:
+        yield
+    except SyntaxError as error:
+        if isinstance(error, IndentationError):
+            shell.showindentationerror()
+        else:
+            shell.showsyntaxerror()
+        kind = type(error)
+        shown = type(kind.__name__, (kind, bdb.BdbQuit), {"__module__": __name__})
+        raise shown(*error.args) from None
 
 
 class _AutoAwaitRouter:
@@ -400,32 +506,17 @@ class ARunMagics(Magics):
         """Split leading options from the code that follows, keeping it verbatim.
 
         argparse would re-split the code on spaces and lose its quoting, so
-        only the option tokens go through the parser.
+        only the option words go through the parser.
         """
         parser = self.arun.parser
-        takes_value = _options_with_values(parser)
-        option_tokens: list[str] = []
-        code = ""
-        expecting_value = False
-        for match in re.finditer(r"\S+", line):
-            word = match.group()
-            if expecting_value:
-                option_tokens.append(word)
-                expecting_value = False
-            elif word == "--":
-                code = line[match.end() :]
-                break
-            elif word.startswith("-") and not word[1:2].isdigit():
-                option_tokens.append(word)
-                expecting_value = word in takes_value
-            else:
-                code = line[match.start() :]
-                break
-        options = (
-            parser.parse_args(option_tokens)
-            if option_tokens
-            else argparse.Namespace(**vars(_defaults(parser)))  # the common case
-        )
+        words, code = _split_options(line, parser)
+        if not words:
+            options = argparse.Namespace(**vars(_defaults(parser)))  # the common case
+        else:
+            try:
+                options = parser.parse_args(words)
+            except UsageError as error:
+                raise _usage_error(parser, str(error)) from None
         if options.timeout is not None and not options.timeout > 0:
             raise UsageError(
                 f"--timeout needs a positive number of seconds; got {options.timeout}"
@@ -459,12 +550,15 @@ class ARunMagics(Magics):
             self._cell_number(),
             raw_code=f"{header}\n{cell}",
         )
-        code = compile_cell(
-            transformed,
-            filename,
-            first_line=2,
-            flags=shell.compile.flags,
-        )
+        with _syntax_errors_shown_as_in_a_cell(shell):
+            code = compile_cell(
+                transformed,
+                filename,
+                first_line=2,
+                flags=shell.compile.flags,
+            )
+        # As in IPython's own compiler, a future import holds for later cells.
+        shell.compile.flags |= code.futures
         return run_cell(code, shell.user_global_ns, shell.user_ns)
 
     def _transform(self, cell: str) -> str:
@@ -503,7 +597,8 @@ class ARunMagics(Magics):
         shell = self.shell
         assert shell is not None
         filename = shell.compile.cache(expression, self._cell_number())
-        code = compile_expression(expression, filename, flags=shell.compile.flags)
+        with _syntax_errors_shown_as_in_a_cell(shell):
+            code = compile_expression(expression, filename, flags=shell.compile.flags)
         return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
 
     def _cell_number(self) -> int:

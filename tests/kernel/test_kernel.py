@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.cells import interruptible
-from tests.kernel.conftest import Kernel
+from tests.kernel.conftest import Kernel, Reply
+from tests.paths import names_arunner_source
 
 pytestmark = pytest.mark.kernel
 
@@ -118,9 +120,31 @@ def test_prints_displays_results_and_errors_land_in_their_cell(nb: Kernel) -> No
     assert failing.ename == "ValueError"
     traceback = "\n".join(failing.error["traceback"])
     assert "in the cell" in traceback
-    assert "arunner/" not in traceback
+    assert not names_arunner_source(traceback)
     assert reply.msg_id not in nb.elsewhere
     assert failing.msg_id not in nb.elsewhere
+
+
+def test_syntax_error_in_the_cell_shows_as_in_a_plain_cell(nb: Kernel) -> None:
+    """Raised from a magic, IPython shows a SyntaxError under a "Traceback"
+    of IPython's, arunner's and ast's frames; a plain cell shows only the
+    line (numbered as in the cell: line 3 in both) and the caret."""
+
+    def shown(reply: Reply) -> str:
+        errors = [m for m in reply.outputs if m["msg_type"] == "error"]
+        assert len(errors) == 1
+        return re.sub(
+            r"In\[\d+\]", "In[N]", "\n".join(errors[0]["content"]["traceback"])
+        )
+
+    plain = nb.execute("x = 1\n\ndef broken(:\n    pass")
+    magic = nb.execute("%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass")
+    assert magic.status == plain.status == "error"
+    assert magic.ename == plain.ename == "SyntaxError"
+    assert shown(magic) == shown(plain)
+    assert "line 3" in shown(magic)
+    assert "def broken(:" in shown(magic)
+    assert nb.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
 
 
 def test_result_is_stored_in_out_like_a_normal_cell(nb: Kernel) -> None:

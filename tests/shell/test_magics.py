@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 from IPython.core.error import UsageError
 
 import arunner
+from tests.paths import names_arunner_source
 from tests.shell.conftest import Shell
 
 SETUP = """
@@ -217,14 +219,93 @@ def test_traceback_shows_the_cell_lines_not_arunner(
     assert f"Cell In[{result.execution_count}], line 4" in out
     assert "      2 await asyncio.sleep(0)" in out  # numbered as in the cell
     assert "----> 4 1 / 0" in out
-    assert "arunner/" not in out
+    assert not names_arunner_source(out)
     assert "asyncio/base_events.py" not in out
+
+
+@pytest.mark.parametrize(
+    ("cell", "plain"),
+    [
+        # numbered as in the cell: line 3 in both
+        (
+            "%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass",
+            "x = 1\n\ndef broken(:\n    pass",
+        ),
+        ("%%arun\nx = 1\n  y = 2", "x = 1\nx = 1\n  y = 2"),  # IndentationError
+        ("%arun asyncio.sleep(0 0)", "asyncio.sleep(0 0)"),
+    ],
+    ids=["cell", "indentation", "line"],
+)
+def test_syntax_error_shows_as_in_a_plain_cell(
+    ready: Shell, capsys: pytest.CaptureFixture[str], cell: str, plain: str
+) -> None:
+    """Raised from a magic, IPython shows a SyntaxError under a "Traceback"
+    of IPython's, arunner's and ast's frames; a plain cell shows only the
+    line and the caret."""
+    capsys.readouterr()
+    expected = ready.run(plain)
+    shown_for_plain = capsys.readouterr().out
+    result = ready.run(cell)
+    shown = capsys.readouterr().out
+    assert shown == shown_for_plain.replace(
+        f"Cell In[{expected.execution_count}]", f"Cell In[{result.execution_count}]"
+    )
+    assert shown.startswith(f"  Cell In[{result.execution_count}], line ")
+    kind = type(expected.error_before_exec)
+    assert isinstance(result.error_in_exec, kind)
+    assert type(result.error_in_exec).__name__ == kind.__name__  # a kernel's ename
 
 
 def test_syntax_error_in_the_cell_leaves_the_runner_usable(ready: Shell) -> None:
     error = ready.error("%%arun\nawait asyncio.sleep(0)\ndef broken(:\n    pass")
     assert isinstance(error, SyntaxError)
     assert ready.ok("%arun double(3)") == 6
+
+
+@pytest.fixture
+def futures(ready: Shell) -> Iterator[Shell]:
+    """The shell, its compiler's __future__ flags put back after the test:
+    the shell is shared by every test."""
+    flags = ready.ip.compile.flags
+    yield ready
+    ready.ip.compile.flags = flags
+
+
+@pytest.mark.parametrize(
+    "importing",
+    [
+        "from __future__ import annotations",
+        "%%arun\nfrom __future__ import annotations\nawait asyncio.sleep(0)",
+    ],
+    ids=["plain", "arun"],
+)
+def test_future_import_holds_for_later_cells_as_in_ipython(
+    futures: Shell, importing: str
+) -> None:
+    futures.ok(importing)
+    assert futures.ok("def f(x: Undefined): pass\nf.__annotations__") == {
+        "x": "Undefined"
+    }
+    assert futures.ok("%%arun\ndef g(x: Undefined): pass\ng.__annotations__") == {
+        "x": "Undefined"
+    }
+
+
+@pytest.mark.parametrize(
+    "importing",
+    [
+        "from __future__ import barry_as_FLUFL",
+        "%%arun\nfrom __future__ import barry_as_FLUFL\nawait asyncio.sleep(0)",
+    ],
+    ids=["plain", "arun"],
+)
+def test_future_import_that_changes_the_grammar_holds_for_expressions_too(
+    futures: Shell, importing: str
+) -> None:
+    futures.ok(importing)
+    assert futures.ok("1 <> 2") is True
+    assert futures.ok("%%arun\nawait asyncio.sleep(0)\n1 <> 2") is True
+    assert futures.ok("%arun asyncio.sleep(0, 1 <> 2)") is True
 
 
 def test_code_after_cell_magic_name_is_refused(shell: Shell) -> None:
@@ -272,6 +353,71 @@ def test_background_handle_works_from_the_notebook_and_later_cells(
     assert slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         slow.result(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "-b -n 'my task'",
+        '-b -n "my task"',
+        "-b --name='my task'",
+        '--name "my task" -b',
+        r"-b -n my\ task",
+        "-bn'my task'",
+    ],
+)
+def test_option_values_are_quoted_as_in_a_shell_and_the_code_kept(
+    ready: Shell, options: str
+) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(0, \"it's  'here'\")")
+    assert handle.name == "my task"
+    assert handle.result(timeout=10) == "it's  'here'"
+
+
+@pytest.mark.parametrize("options", ["-bn x", "-bnx", "-b -nx", "--back --nam x"])
+def test_short_flags_combine_and_long_options_shorten_as_in_argparse(
+    ready: Shell, options: str
+) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(0, 'done')")
+    assert handle.name == "x"
+    assert handle.result(timeout=10) == "done"
+
+
+@pytest.mark.parametrize("options", ["-bt 0.05 -n x", "-bt0.05 -nx"])
+def test_a_flag_cluster_may_end_in_the_timeout(ready: Shell, options: str) -> None:
+    handle = ready.ok(f"%arun {options} asyncio.sleep(30)")
+    with pytest.raises(TimeoutError, match=r"within --timeout 0\.05 s"):
+        handle.result(timeout=10)
+
+
+OPTIONS_USAGE = (
+    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--tasks] [--cancel NAME|all] "
+    "[--status] [--auto {on,off}] [--restart] [EXPR]  "
+    "(options first; %arun? explains each)"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            "%arun -b -n 'my task fetch()",
+            "cannot read \"'my task fetch()\": its quote ' is never closed; write "
+            "a value that has spaces in matching quotes, as in "
+            "%arun -b -n 'my task' fetch()",
+        ),
+        ("%arun -bx fetch()", "unknown option -x in -bx"),
+        ("%arun -x fetch()", "unknown option -x"),
+        ("%arun -b -n", "argument -n/--name: expected one argument"),
+        ("%arun --t 1 fetch()", "ambiguous option: --t could match --timeout, --tasks"),
+    ],
+)
+def test_bad_options_are_a_usage_error_saying_what_to_write(
+    shell: Shell, line: str, problem: str
+) -> None:
+    error = shell.error(line)
+    assert isinstance(error, UsageError)
+    assert str(error) == f"{problem}\n{OPTIONS_USAGE}"
 
 
 def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
