@@ -110,3 +110,35 @@ def test_input_getpass_and_tqdm_text_bar_in_the_terminal(terminal: Terminal) -> 
     assert "3/3" in output
     assert "hello ada 7" in output
     assert "hunter2" not in output  # getpass did not echo it
+
+
+@pytest.mark.parametrize("mode", ["auto", "thread"])
+def test_ctrl_c_during_restart_lets_cleanup_finish_and_does_not_say_restarted(
+    terminal: Terminal, mode: str
+) -> None:
+    terminal.run(f"%config ARunMagics.mode = {mode!r}")
+    for line in [
+        "%%arun",
+        "async def worker():",
+        "    try:",
+        "        await asyncio.sleep(60)",
+        "    finally:",
+        "        print('clean' + 'ing', flush=True)",
+        "        await asyncio.sleep(1)",
+        "        print('clean' + 'ed', flush=True)",
+        "task = asyncio.create_task(worker())",
+        "await asyncio.sleep(0)",
+        "",
+        "",
+    ]:
+        terminal.child.sendline(line)
+    terminal.prompt()
+    terminal.child.sendline("%arun --restart")
+    terminal.child.expect("cleaning")  # closing has begun: the cleanup runs
+    terminal.child.sendintr()
+    output = terminal.prompt()
+    assert "cleaned" in output  # the interrupt waited for the cleanup
+    assert "KeyboardInterrupt" in output
+    assert "the old runner is closed" in output
+    assert not re.search(r"^restarted the runner", output, re.MULTILINE)
+    assert "'fresh'" in terminal.run("%arun asyncio.sleep(0, 'fresh')")
