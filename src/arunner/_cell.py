@@ -30,6 +30,7 @@ __all__ = [
     "CellCode",
     "compile_cell",
     "compile_expression",
+    "execute_cell",
     "in_cell",
     "run_cell",
     "run_expression",
@@ -59,6 +60,13 @@ class CellCode:
     #: The ``__future__`` features the cell was compiled with: those it was
     #: given and those it imports, which later cells should get too.
     futures: int
+
+    @property
+    def awaits(self) -> bool:
+        """Whether the cell awaits at the top level (await, async for/with)."""
+        return any(
+            code is not None and _is_async(code) for code in (self.body, self.last)
+        )
 
 
 def compile_cell(
@@ -120,6 +128,19 @@ def _silenced(source: str, statement: ast.Expr) -> bool:
     line = source.splitlines()[statement.end_lineno - 1]
     rest = line.encode()[statement.end_col_offset :].decode()
     return rest.lstrip().startswith(";")
+
+
+def execute_cell(
+    code: CellCode, globals_: dict[str, Any], locals_: dict[str, Any]
+) -> object:
+    """Execute a compiled cell that does not await (``--sync``); return its value."""
+    __tracebackhide__ = True
+    assert not code.awaits
+    if code.body is not None:
+        eval(code.body, globals_, locals_)  # noqa: S307 - the user's cell
+    if code.last is None:
+        return None
+    return eval(code.last, globals_, locals_)  # noqa: S307 - the user's cell
 
 
 async def run_cell(

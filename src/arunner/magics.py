@@ -18,6 +18,7 @@ import importlib
 import inspect
 import re
 import shlex
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,11 +34,13 @@ from traitlets import Bool, Enum, Float, TraitError, Unicode, observe, validate
 from arunner._cell import (
     compile_cell,
     compile_expression,
+    execute_cell,
     in_cell,
     run_cell,
     run_expression,
 )
 from arunner._routing import capture_route
+from arunner._sync import run_sync
 from arunner._tasks import TaskTable, cancel_tasks
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
 
@@ -58,6 +61,20 @@ Usage:
   %arun --status        show the engine, loop and thread
 Type %arun? for every option."""
 
+
+_SYNC_AWAIT_ERROR = (
+    "--sync runs the code as plain synchronous Python in a worker thread, and "
+    "this code uses await (or async for/with) at the top level: drop --sync, "
+    "since %%arun and %arun run awaits themselves"
+)
+
+#: What the hint after a plain cell's "running event loop" error says.
+_RUNNING_LOOP_HINT = (
+    "arunner: this cell called asyncio.run() or run_until_complete() inside the "
+    "kernel's running event loop; re-run it with %%arun --sync as its first line "
+    "(a worker thread where no loop runs), or, where the cell itself calls "
+    "asyncio.run(main()), as a %%arun cell that does 'await main()'."
+)
 
 #: What IPython's input transforms act on: magics (%), shell escapes (!),
 #: help (?), autocall and quoting (/ , ; at a line start), pasted prompts,
@@ -438,6 +455,14 @@ class ARunMagics(Magics):
     )
     @argument("-n", "--name", help="Name of the background task (with -b).")
     @argument(
+        "--sync",
+        action="store_true",
+        help="""Run the code as plain synchronous Python in a worker thread where
+        no event loop runs, so that library code calling asyncio.run() or
+        loop.run_until_complete() inside works. An interrupt cancels the loop
+        that code started (its cleanup runs), or interrupts it.""",
+    )
+    @argument(
         "--tasks",
         action="store_true",
         help="List the runner's live tasks: name, state, age, where each waits.",
@@ -488,7 +513,7 @@ class ARunMagics(Magics):
                     "--tasks, --status, --cancel, --auto and --restart belong to the "
                     "line magic: write them as '%arun --tasks' in a cell of their own"
                 )
-            return self._run(self._cell_coroutine(line, cell), options)
+            return self._run(self._cell_coroutine(line, cell, options.sync), options)
         action = self._action(options)
         if action is not None:
             if code:
@@ -498,7 +523,7 @@ class ARunMagics(Magics):
             print(_USAGE)
             return None
         self._refuse_to_wait_on_itself(code)
-        return self._run(self._expression_coroutine(code), options)
+        return self._run(self._expression_coroutine(code, options.sync), options)
 
     # -- parsing -------------------------------------------------------------------
 
@@ -534,13 +559,15 @@ class ARunMagics(Magics):
         ]
         if len(chosen) > 1:
             raise UsageError(f"use one of --{', --'.join(chosen)} at a time")
-        if chosen and (options.background or options.timeout is not None):
-            raise UsageError(f"--{chosen[0]} cannot be combined with -b or --timeout")
+        if chosen and (options.background or options.sync or options.timeout):
+            raise UsageError(
+                f"--{chosen[0]} cannot be combined with -b, --sync or --timeout"
+            )
         return chosen[0] if chosen else None
 
     # -- running code ------------------------------------------------------------------
 
-    def _cell_coroutine(self, line: str, cell: str) -> Any:
+    def _cell_coroutine(self, line: str, cell: str, sync: bool) -> Any:
         shell = self.shell
         assert shell is not None
         header = f"%%arun {line}".rstrip()
@@ -559,6 +586,14 @@ class ARunMagics(Magics):
             )
         # As in IPython's own compiler, a future import holds for later cells.
         shell.compile.flags |= code.futures
+        if sync:
+            if code.awaits:
+                raise UsageError(_SYNC_AWAIT_ERROR)
+            return run_sync(
+                functools.partial(
+                    execute_cell, code, shell.user_global_ns, shell.user_ns
+                )
+            )
         return run_cell(code, shell.user_global_ns, shell.user_ns)
 
     def _transform(self, cell: str) -> str:
@@ -593,12 +628,18 @@ class ARunMagics(Magics):
             and manager.token_transformers == _IPYTHON_TRANSFORMS.token_transformers
         )
 
-    def _expression_coroutine(self, expression: str) -> Any:
+    def _expression_coroutine(self, expression: str, sync: bool) -> Any:
         shell = self.shell
         assert shell is not None
         filename = shell.compile.cache(expression, self._cell_number())
         with _syntax_errors_shown_as_in_a_cell(shell):
             code = compile_expression(expression, filename, flags=shell.compile.flags)
+        if sync:
+            if code.co_flags & inspect.CO_COROUTINE:
+                raise UsageError(_SYNC_AWAIT_ERROR)
+            return run_sync(
+                functools.partial(eval, code, shell.user_global_ns, shell.user_ns)
+            )
         return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
 
     def _cell_number(self) -> int:
@@ -726,6 +767,22 @@ def _magics(shell: InteractiveShell) -> ARunMagics | None:
 def load_ipython_extension(shell: InteractiveShell) -> None:
     if _magics(shell) is None:
         shell.register_magics(ARunMagics(shell=shell))
+        shell.events.register("post_run_cell", _hint_after_running_loop_error)
+
+
+def _hint_after_running_loop_error(result: Any) -> None:
+    """After a plain cell failed because it ran a loop inside the kernel's, say
+    what to write instead.  It only adds a line after IPython's traceback,
+    so another extension's exception handler keeps working."""
+    error = getattr(result, "error_in_exec", None)
+    if not isinstance(error, RuntimeError) or (
+        "cannot be called from a running event loop" not in str(error)
+        and "This event loop is already running" not in str(error)
+    ):
+        return
+    raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
+    if "%arun" not in raw:
+        print(_RUNNING_LOOP_HINT, file=sys.stderr)
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
@@ -734,6 +791,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         return
     magics._refuse_inside(magics._runner, "%unload_ext arunner")
     cancelled = magics.close()
+    with contextlib.suppress(ValueError):  # not registered
+        shell.events.unregister("post_run_cell", _hint_after_running_loop_error)
     magics.autoawait = False
     if cancelled:
         names = ", ".join(cancelled)

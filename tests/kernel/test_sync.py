@@ -1,0 +1,159 @@
+"""``%%arun --sync``: library code that calls asyncio.run() works in a kernel cell.
+
+The library here is a plain function defined in a cell, as a user's import
+would be: it calls ``asyncio.run()`` (or a private loop's
+``run_until_complete``) inside, which a plain kernel cell refuses because
+the kernel's loop is running.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.kernel.cells import interruptible
+from tests.kernel.conftest import Kernel
+
+pytestmark = pytest.mark.kernel
+
+LIBRARY = """\
+import asyncio, contextvars, time
+user = contextvars.ContextVar("user", default="nobody")
+
+async def _fetch(x):
+    await asyncio.sleep(0.01)
+    return x * 2
+
+def fetch_all(x):
+    "A library's synchronous API, with asyncio.run() inside."
+    return asyncio.run(_fetch(x))
+
+async def _slow():
+    try:
+        await asyncio.sleep(30)
+        print("resumed")
+    finally:
+        print("library cleanup", flush=True)
+
+def slow_call():
+    return asyncio.run(_slow())
+"""
+
+
+@pytest.fixture(scope="module")
+def lib(kernel: Kernel) -> Kernel:
+    kernel.ok(LIBRARY)
+    return kernel
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_a_library_calling_asyncio_run_works_and_the_cell_behaves_as_a_cell(
+    lib: Kernel,
+) -> None:
+    reply = lib.ok(
+        "%%arun --sync\n"
+        "value = fetch_all(21)\n"
+        "loop = asyncio.new_event_loop()\n"
+        "private = loop.run_until_complete(_fetch(5))\n"
+        "loop.close()\n"
+        "print('printed', flush=True)\n"
+        "value + private\n"
+    )
+    assert reply.stdout == "printed\n"
+    assert reply.result == "52"  # the last expression, displayed
+    assert lib.value("Out[max(Out)]") == "52"  # and stored
+    assert lib.value("value, private") == "(42, 10)"  # names landed
+    silenced = lib.ok("%%arun --sync\nfetch_all(1);\n")
+    assert silenced.result is None
+
+
+def test_the_line_form_returns_the_value(lib: Kernel) -> None:
+    lib.ok("x = %arun --sync fetch_all(4)")
+    assert lib.value("x") == "8"
+
+
+def test_ipython_syntax_and_the_timeout_work_in_a_sync_body(lib: Kernel) -> None:
+    reply = lib.ok("%%arun --sync\nshown = !echo from-the-shell\nshown[0]\n")
+    assert reply.result == "'from-the-shell'"
+    timed_out = lib.execute("%%arun --sync -t 0.5\nslow_call()\n")
+    assert timed_out.ename == "TimeoutError"
+    assert "library cleanup" in timed_out.stdout
+    assert "resumed" not in timed_out.stdout
+
+
+def test_a_contextvar_set_in_a_sync_cell_reaches_later_cells(lib: Kernel) -> None:
+    lib.ok("%%arun --sync\nuser.set('ada')\n")
+    assert lib.value("%arun asyncio.sleep(0, user.get())") == "'ada'"
+    assert lib.value("%%arun\nuser.get()") == "'ada'"
+
+
+def test_an_interrupt_cancels_the_loop_the_library_started(lib: Kernel) -> None:
+    reply = lib.execute(
+        interruptible("slow_call()\nprint('after the call')", magic="%%arun --sync"),
+        interrupt_on="started",
+        delay=0.3,
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\nlibrary cleanup\ncleanup\n"
+    assert reply.interrupt_to_idle < 5  # not the 30 s sleep
+    assert lib.value("%arun --sync fetch_all(2)") == "4"  # the next one works
+
+
+def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
+    reply = lib.execute(
+        interruptible("while True:\n    pass", magic="%%arun --sync"),
+        interrupt_on="started",
+        delay=0.3,
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\ncleanup\n"
+    assert reply.interrupt_to_idle < 5
+    assert lib.value("%arun --sync fetch_all(3)") == "6"
+
+
+def test_await_in_a_sync_body_says_to_drop_sync(lib: Kernel) -> None:
+    reply = lib.execute("%%arun --sync\nawait asyncio.sleep(0)\n")
+    assert "UsageError" in reply.stderr
+    assert "drop --sync" in reply.stderr
+    assert lib.value("%arun --sync fetch_all(5)") == "10"
+
+
+def test_errors_show_the_users_lines_only(lib: Kernel) -> None:
+    reply = lib.execute("%%arun --sync\nfetch_all(None)\n")
+    assert reply.ename == "TypeError"
+    assert reply.error is not None
+    shown = _plain("\n".join(reply.error["traceback"]))
+    assert "fetch_all(None)" in shown
+    assert "_sync.py" not in shown
+    assert "_cell.py" not in shown
+
+
+def test_input_in_a_sync_cell_is_answered_in_the_cell(lib: Kernel) -> None:
+    reply = lib.execute(
+        "%%arun --sync\nname = input('your name? ')\nprint('hello', name)\n",
+        answers=["ada"],
+    )
+    assert reply.error is None
+    assert reply.prompts == ["your name? "]
+    assert reply.input_parents == [reply.msg_id]
+    assert "hello ada" in reply.stdout
+
+
+def test_a_plain_cell_with_the_running_loop_error_ends_with_a_hint(
+    lib: Kernel,
+) -> None:
+    reply = lib.execute("fetch_all(1)")
+    assert reply.ename == "RuntimeError"
+    assert reply.error is not None
+    assert "cannot be called from a running event loop" in reply.error["evalue"]
+    hint = reply.stderr.strip().splitlines()[-1]
+    assert "%%arun --sync" in hint
+    assert "%%arun" in hint.replace("%%arun --sync", "")
+    # A %%arun cell that fails otherwise gets no hint.
+    other = lib.execute("%%arun\nraise RuntimeError('something else')")
+    assert other.ename == "RuntimeError"
+    assert "--sync" not in other.stderr
