@@ -68,9 +68,25 @@ async def run_sync(function: Callable[[], T]) -> T:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(worker.outcome)
             _stragglers.discard(worker)
-            raise
     finally:
         _carry_back(context, before)
+    # Raised here, outside the handler, so that it is the innermost
+    # cancellation: the interrupt's traceback then shows the worker's code.
+    raise _interruption(worker.outcome)
+
+
+def _interruption(outcome: asyncio.Future[Any]) -> asyncio.CancelledError:
+    """The cancellation to end with, carrying where the worker's code stopped."""
+    cancelled = asyncio.CancelledError()
+    if outcome.done() and not outcome.cancelled():
+        stopped = outcome.exception()
+        while isinstance(stopped, BaseException) and isinstance(
+            stopped.__context__, asyncio.CancelledError | KeyboardInterrupt
+        ):
+            stopped = stopped.__context__  # the innermost: the library's await
+        if stopped is not None:
+            cancelled = cancelled.with_traceback(stopped.__traceback__)
+    return cancelled
 
 
 def _carry_back(worker: contextvars.Context, before: contextvars.Context) -> None:

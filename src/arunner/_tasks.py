@@ -141,9 +141,14 @@ def user_frames(
         else None
     )
     if stack is not None:
+        # From the task's own coroutine inwards: the loop and the thread's
+        # bootstrap below it are not the task's.
+        top = getattr(task.get_coro(), "cr_frame", None)
         frames = []
         while stack is not None:
             frames.append(stack)
+            if stack is top:
+                break
             stack = stack.f_back
         frames.reverse()
     return [frame for frame in frames if not is_plumbing(frame.f_code.co_filename)]

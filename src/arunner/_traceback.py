@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 
 __all__ = [
@@ -35,9 +35,15 @@ def without_asyncio_frames(tb: TracebackType | None) -> TracebackType | None:
     ``run_until_complete`` re-raises a task's exception from inside asyncio;
     users should see their code.  Only error paths pay for this.
     """
+    return _keeping(tb, in_asyncio)
+
+
+def _keeping(
+    tb: TracebackType | None, dropped: Callable[[str], bool]
+) -> TracebackType | None:
     entries = []
     while tb is not None:
-        if not in_asyncio(tb.tb_frame.f_code.co_filename):
+        if not dropped(tb.tb_frame.f_code.co_filename):
             entries.append(tb)
         tb = tb.tb_next
     relinked = None
@@ -60,7 +66,9 @@ def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:
     while isinstance(innermost.__context__, asyncio.CancelledError):
         innermost = innermost.__context__
     interrupt = KeyboardInterrupt()
-    return interrupt.with_traceback(without_asyncio_frames(innermost.__traceback__))
+    # arunner's frames go too: finished coroutine frames lose the
+    # __tracebackhide__ that would hide them, and none of them is news.
+    return interrupt.with_traceback(_keeping(innermost.__traceback__, is_plumbing))
 
 
 def traceback_through(frames: Sequence[FrameType]) -> TracebackType | None:

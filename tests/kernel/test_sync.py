@@ -31,6 +31,7 @@ def fetch_all(x):
 
 async def _slow():
     try:
+        print("in the loop", flush=True)
         await asyncio.sleep(30)
         print("resumed")
     finally:
@@ -81,7 +82,7 @@ def test_ipython_syntax_and_the_timeout_work_in_a_sync_body(lib: Kernel) -> None
     assert reply.result == "'from-the-shell'"
     timed_out = lib.execute("%%arun --sync -t 0.5\nslow_call()\n")
     assert timed_out.ename == "TimeoutError"
-    assert "library cleanup" in timed_out.stdout
+    assert "library cleanup" in timed_out.stdout  # the loop's task was cancelled
     assert "resumed" not in timed_out.stdout
 
 
@@ -94,11 +95,10 @@ def test_a_contextvar_set_in_a_sync_cell_reaches_later_cells(lib: Kernel) -> Non
 def test_an_interrupt_cancels_the_loop_the_library_started(lib: Kernel) -> None:
     reply = lib.execute(
         interruptible("slow_call()\nprint('after the call')", magic="%%arun --sync"),
-        interrupt_on="started",
-        delay=0.3,
+        interrupt_on="in the loop",  # asyncio.run() has started its loop
     )
     assert reply.ename == "KeyboardInterrupt"
-    assert reply.stdout == "started\nlibrary cleanup\ncleanup\n"
+    assert reply.stdout == "started\nin the loop\nlibrary cleanup\ncleanup\n"
     assert reply.interrupt_to_idle < 5  # not the 30 s sleep
     assert lib.value("%arun --sync fetch_all(2)") == "4"  # the next one works
 
@@ -107,7 +107,6 @@ def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
     reply = lib.execute(
         interruptible("while True:\n    pass", magic="%%arun --sync"),
         interrupt_on="started",
-        delay=0.3,
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\ncleanup\n"

@@ -43,7 +43,19 @@ def test_an_object_bound_to_the_loop_works_in_the_next_cell(
     assert tour.result(tour.cell(nb, "queue-get")) == "'made in one cell'"
 
 
-def test_library_code_calling_asyncio_run_works_in_a_thread(
+def test_library_code_calling_asyncio_run_works_with_sync(
     nb: NotebookNode,
 ) -> None:
-    assert tour.result(tour.cell(nb, "library")) == "'done'"
+    assert tour.error(tour.cell(nb, "library")) is None
+    assert tour.result(tour.cell(nb, "library-sync")) == "'done'"
+    assert tour.result(tour.cell(nb, "library-line")) == "'done'"
+
+
+def test_the_stop_button_cancels_the_loop_a_library_started(
+    nb: NotebookNode,
+) -> None:
+    interrupted = tour.cell(nb, "library-interrupt")
+    error = tour.error(interrupted)
+    assert error is not None
+    assert error.ename == "KeyboardInterrupt"
+    assert tour.stdout(interrupted) == "the library cleaned up\n"

@@ -391,8 +391,8 @@ def test_a_flag_cluster_may_end_in_the_timeout(ready: Shell, options: str) -> No
 
 
 OPTIONS_USAGE = (
-    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--tasks] [--cancel NAME|all] "
-    "[--status] [--auto {on,off}] [--restart] [EXPR]  "
+    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--sync] [--tasks] "
+    "[--cancel NAME|all] [--status] [--auto {on,off}] [--restart] [EXPR]  "
     "(options first; %arun? explains each)"
 )
 

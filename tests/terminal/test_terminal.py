@@ -142,3 +142,34 @@ def test_ctrl_c_during_restart_lets_cleanup_finish_and_does_not_say_restarted(
     assert "the old runner is closed" in output
     assert not re.search(r"^restarted the runner", output, re.MULTILINE)
     assert "'fresh'" in terminal.run("%arun asyncio.sleep(0, 'fresh')")
+
+
+def test_ctrl_c_in_a_sync_cell_cancels_the_loop_the_library_started(
+    terminal: Terminal,
+) -> None:
+    terminal.run(
+        "async def slow():\n"
+        "    try:\n"
+        "        print('in the ' + 'loop', flush=True)\n"
+        "        await asyncio.sleep(30)\n"
+        "        print('res' + 'umed')\n"
+        "    finally:\n"
+        "        print('library ' + 'cleanup', flush=True)\n"
+        "\n"
+    )
+    for line in [
+        "%%arun --sync",
+        "asyncio.run(slow())",
+        "",
+        "",
+    ]:
+        terminal.child.sendline(line)
+    terminal.child.expect("in the loop")  # asyncio.run() has started its loop
+    begin = time.monotonic()
+    terminal.child.sendintr()
+    output = terminal.prompt()
+    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
+    assert "library cleanup" in output
+    assert "KeyboardInterrupt" in output
+    assert "resumed" not in output
+    assert "'ok'" in terminal.run("%arun --sync asyncio.run(asyncio.sleep(0, 'ok'))")
