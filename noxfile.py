@@ -11,6 +11,7 @@ Sessions:
   reliability                 interrupts, blocking code, shutdown, bad input, soak
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
   bench                       full run: docs/benchmarks.md and plot; not in ``test``
+  release                     sdist and wheel built, twine-checked, installed, tested
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -180,6 +181,20 @@ def bench_quick(session: nox.Session) -> None:
     """The benchmark with a few hundred iterations: proves it runs, not the speed."""
     session.install("-e", ".[test,bench]", *KERNEL_FLAVOURS["ipykernel7"])
     pytest(session, "benchmarks")
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def release(session: nox.Session) -> None:
+    """Build the sdist and wheel, twine check --strict, and test what they install.
+
+    tests/release builds into a temporary directory, installs the wheel (and
+    one rebuilt from the unpacked sdist) into fresh venvs of their own, starts
+    a kernel from the wheel's kernelspec and runs the unit tests from the
+    sdist.  The project is not installed here, so tests/conftest.py (which
+    imports arunner) is not loaded: --noconftest.
+    """
+    session.install("build[uv]", "twine", "uv", "pytest>=8", "pytest-timeout>=2.3")
+    pytest(session, "--noconftest", "tests/release")
 
 
 @nox.session(python=PYTHONS[OLDEST], default=False)

@@ -24,7 +24,7 @@ TIMES = "\u00d7"
 IMAGE = "images/benchmark-results.png"
 
 PACKAGES = [
-    "arunner",
+    "ipython-arunner",
     "ipykernel",
     "ipython",
     "jupyter_client",

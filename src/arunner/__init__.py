@@ -25,7 +25,9 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-__version__ = _version("arunner")
+#: The distribution is "ipython-arunner" (the name "arunner" on the package
+#: index is another project's); the import name stays ``arunner``.
+__version__ = _version("ipython-arunner")
 
 
 def get_runner() -> Runner:

@@ -23,6 +23,9 @@ OPTIONAL = {"uvloop": "uvloop", "nest_asyncio2": "nest-asyncio2"}
 
 KERNEL_NAME = "python3-arunner"
 
+#: arunner's own distribution: what ``pip install`` takes, unlike the import name.
+DISTRIBUTION = "ipython-arunner"
+
 
 def distribution_version(name: str) -> str:
     """The installed version of distribution ``name``, or "not installed"."""
@@ -68,7 +71,9 @@ def kernelspec() -> str:
         return "unknown (jupyter_client not installed)"
     found = kernelspecs.KernelSpecManager().find_kernel_specs().get(KERNEL_NAME)
     if found is None:
-        return f"{KERNEL_NAME} not found (reinstall arunner in this environment)"
+        return (
+            f"{KERNEL_NAME} not found (pip install {DISTRIBUTION} in this environment)"
+        )
     return str(found)
 
 
@@ -76,7 +81,7 @@ def report() -> list[tuple[str, str]]:
     """The doctor's findings as (label, value) pairs, in print order."""
     running = loop_running()
     return [
-        ("arunner", distribution_version("arunner")),
+        (DISTRIBUTION, distribution_version(DISTRIBUTION)),
         (
             "Python",
             f"{platform.python_version()} "

@@ -28,7 +28,7 @@ __all__ = ["NestEngine"]
 
 T = TypeVar("T")
 
-INSTALL_HINT = "pip install 'arunner[nest]'"
+INSTALL_HINT = "pip install 'ipython-arunner[nest]'"
 
 
 class NestEngine(InlineEngine):

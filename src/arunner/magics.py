@@ -284,7 +284,7 @@ class ARunMagics(Magics):
         calling thread. 'thread': always a dedicated thread. 'inline': always the
         calling thread, which a kernel refuses with asyncio's 'cannot be called
         from a running event loop' error. 'nest': on the shell's own running
-        loop through nest-asyncio2 (pip install 'arunner[nest]'), which
+        loop through nest-asyncio2 (pip install 'ipython-arunner[nest]'), which
         patches asyncio globally.""",
     ).tag(config=True)
 

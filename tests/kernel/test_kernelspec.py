@@ -1,11 +1,13 @@
 """Kernels with arunner loaded from the start: the README's three ways.
 
-The "Python 3 (arunner)" kernelspec, as ``pip install arunner`` installs it:
-the wheel maps jupyter-config/kernels/ to ``<prefix>/share/jupyter/kernels``
-(hatch shared-data).  The environment the tests run in installed arunner
-the way a user does, so the spec must be there, Jupyter must list it, and a
-kernel started from it must have ``%%arun`` without ``%load_ext``.  The
-other two ways are a profile's config file and its startup directory.
+The "Python 3 (arunner)" kernelspec, as ``pip install ipython-arunner``
+installs it: the wheel maps jupyter-config/kernels/ to
+``<prefix>/share/jupyter/kernels`` (hatch shared-data).  The environment the
+tests run in installed arunner the way a user does, so the spec must be
+there, Jupyter must list it, and a kernel started from it must have
+``%%arun`` without ``%load_ext``.  The other two ways are a profile's config
+file and its startup directory.  (tests/release does the same from the
+built wheel, installed in a venv of its own.)
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ INSTALLED = Path(sys.prefix, "share", "jupyter", "kernels", SPEC_NAME)
 
 def test_the_installed_distribution_ships_the_kernelspec() -> None:
     suffix = f"share/jupyter/kernels/{SPEC_NAME}/kernel.json"
-    shipped = [f for f in files("arunner") or [] if f.as_posix().endswith(suffix)]
-    assert len(shipped) == 1, "arunner's RECORD does not list the kernelspec"
+    shipped = [
+        f for f in files("ipython-arunner") or [] if f.as_posix().endswith(suffix)
+    ]
+    assert len(shipped) == 1, "ipython-arunner's RECORD does not list the kernelspec"
     assert Path(shipped[0].locate()).resolve() == (INSTALLED / "kernel.json").resolve()
     installed = json.loads((INSTALLED / "kernel.json").read_text())
     assert installed == json.loads((SOURCE / "kernel.json").read_text())

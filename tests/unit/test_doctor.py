@@ -7,12 +7,14 @@ import os
 import platform
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import ipykernel
 import IPython
 import pytest
 import uvloop
+from jupyter_client.kernelspec import KernelSpecManager
 
 import arunner
 from arunner import _doctor
@@ -59,7 +61,8 @@ def findings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def test_versions_are_those_of_this_environment(findings: dict[str, str]) -> None:
-    assert findings["arunner"] == arunner.__version__
+    assert findings["ipython-arunner"] == arunner.__version__
+    assert arunner.__version__ == version("ipython-arunner")
     assert findings["IPython"] == IPython.__version__
     assert findings["ipykernel"] == ipykernel.__version__
     python = findings["Python"]
@@ -102,6 +105,15 @@ def test_a_companion_that_fails_to_import_is_reported_with_the_reason(
 def test_the_kernelspec_of_this_environment_is_found(findings: dict[str, str]) -> None:
     expected = Path(sys.prefix, "share", "jupyter", "kernels", "python3-arunner")
     assert Path(findings["kernelspec"]) == expected
+
+
+def test_a_missing_kernelspec_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(KernelSpecManager, "find_kernel_specs", lambda _self: {})
+    assert _doctor.kernelspec() == (
+        "python3-arunner not found (pip install ipython-arunner in this environment)"
+    )
 
 
 def test_a_missing_distribution_is_not_installed() -> None:

@@ -28,7 +28,7 @@ def test_missing_extra_names_the_install_command(
 ) -> None:
     monkeypatch.setitem(sys.modules, "nest_asyncio2", None)  # as if not installed
     runner = arunner.Runner(mode="nest")
-    with pytest.raises(RuntimeError, match=r"pip install 'arunner\[nest\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install 'ipython-arunner\[nest\]'"):
         run_in_a_running_loop(runner)
     assert runner.engine is None
 
