@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
+from arunner._contextsync import Exchange
 from arunner.runner import check_same_loop
 
 __all__ = [
@@ -197,25 +198,33 @@ async def in_cell(
     awaitable: Coroutine[Any, Any, Any],
     route: Callable[[], None] | None,
     timeout: float | None,
+    exchange: Exchange | None = None,
 ) -> object:
     """Run a cell's coroutine with its output routed to the cell, within a timeout.
 
     ``route`` runs first, inside the task's context, so that everything the
     coroutine prints or displays, and every task it starts, reports to the
-    cell that started it.
+    cell that started it.  ``exchange`` brings in the ContextVar changes of
+    the shell's plain cells and, however the coroutine ends, notes its own
+    for the shell.
     """
     __tracebackhide__ = True
     if route is not None:
         route()
-    if timeout is None:
-        return await awaitable
-    deadline = asyncio.timeout(timeout)
+    baseline = None if exchange is None else exchange.enter()
     try:
-        async with deadline:
+        if timeout is None:
             return await awaitable
-    except TimeoutError:
-        if not deadline.expired():
-            raise
-        raise TimeoutError(
-            f"did not finish within --timeout {timeout:g} s and was cancelled"
-        ) from None
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                return await awaitable
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise TimeoutError(
+                f"did not finish within --timeout {timeout:g} s and was cancelled"
+            ) from None
+    finally:
+        if exchange is not None and baseline is not None:
+            exchange.leave(baseline)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["capture_route"]
+__all__ = ["capture_route", "routing_variables"]
 
 #: ipykernel 7's ContextVars on the kernel that say which request is running.
 _KERNEL_VARIABLES = ("_shell_parent", "_shell_parent_ident")
@@ -63,3 +63,21 @@ def capture_route(shell: Any) -> Callable[[], None] | None:
             step()
 
     return route
+
+
+def routing_variables(shell: Any) -> frozenset[contextvars.ContextVar[Any]]:
+    """The ContextVars that say which request output and input belong to.
+
+    ipykernel's parent headers (the streams', the display hook's, the
+    display publisher's, the kernel's own record of the request) and
+    sniffio's current async library: each side of the context sync keeps
+    its own (see ``_contextsync``).
+    """
+    owners = [sys.stdout, sys.stderr, shell]
+    owners += [getattr(shell, name, None) for name in ("displayhook", "display_pub")]
+    found = [getattr(owner, "_parent_header", None) for owner in owners]
+    kernel = getattr(shell, "kernel", None)
+    found += [getattr(kernel, name, None) for name in _KERNEL_VARIABLES]
+    sniffio = sys.modules.get("sniffio._impl")
+    found.append(getattr(sniffio, "current_async_library_cvar", None))
+    return frozenset(v for v in found if isinstance(v, contextvars.ContextVar))

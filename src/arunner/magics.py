@@ -39,7 +39,8 @@ from arunner._cell import (
     run_cell,
     run_expression,
 )
-from arunner._routing import capture_route
+from arunner._contextsync import ContextSync, Exchange
+from arunner._routing import capture_route, routing_variables
 from arunner._sync import run_sync
 from arunner._tasks import TaskTable, cancel_tasks
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
@@ -319,6 +320,7 @@ class ARunMagics(Magics):
         self._runner: Runner | None = None
         #: the thread the shell runs cells in ("auto" is decided for it)
         self._shell_thread = threading.get_ident()
+        self._context_sync = ContextSync()
         self._router = None if shell is None else _AutoAwaitRouter(shell)
         super().__init__(shell=shell, **kwargs)
 
@@ -670,17 +672,34 @@ class ARunMagics(Magics):
 
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True
-        main = in_cell(coroutine, capture_route(self.shell), options.timeout)
+        runner = self.runner
+        exchange = self._exchange(runner)
+        main = in_cell(coroutine, capture_route(self.shell), options.timeout, exchange)
         try:
             if options.background:
-                return self.runner.start(main, name=options.name)
-            return self.runner.run(main)
+                # The task sees the plain cells' changes; its own stay its own.
+                return runner.start(main, name=options.name)
+            return runner.run(main)
         finally:
+            if exchange is not None and not options.background:
+                self._context_sync.settle(exchange)
             # Refused before it started (a broken loop_factory, a blocked
             # loop): the runner closed the wrapper; close what it wraps, or
             # "coroutine ... was never awaited" turns up in some later cell.
             if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
                 coroutine.close()
+
+    def _exchange(self, runner: Runner) -> Exchange | None:
+        """The context sync's part for a call from the shell's own cells.
+
+        Calls from other threads (the user's, a subshell's) keep their own
+        context, as runs from other threads always do.
+        """
+        if threading.get_ident() != self._shell_thread:
+            return None
+        return self._context_sync.exchange(
+            runner.context, routing_variables(self.shell)
+        )
 
     # -- actions -------------------------------------------------------------------
 

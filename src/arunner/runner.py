@@ -145,6 +145,15 @@ class Runner:
         if self._engine in _open_engines:
             _open_engines[self._engine] = seconds
 
+    @property
+    def context(self) -> contextvars.Context | None:
+        """The persistent context every run executes in (None before first use).
+
+        Read it (``context[var]``, ``context.items()``); run nothing in it
+        yourself, since the runner's tasks enter it.
+        """
+        return None if self._engine is None else self._engine.context
+
     def in_runner(self) -> bool:
         """Whether the caller is code that this runner is running.
 
