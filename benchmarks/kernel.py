@@ -4,12 +4,14 @@ Three measurements, each in kernels started by the kernel tier's own
 helpers (tests/kernel/conftest.py):
 
 * interrupt-to-idle latency: from the interrupt request to the kernel
-  reporting idle, for an interrupted ``%%arun`` await, an interrupted plain
+  reporting idle, for an interrupted ``%%arun`` await, a ``%%arun --sync``
+  cell whose ``asyncio.run()`` is waiting, an interrupted plain
   ``time.sleep`` cell (the reference), ipykernel's own top-level await and
   ``asyncio.run`` under nest_asyncio;
 * round trip of a cell, from the execute request to its reply: ``%%arun``
   doing ``await asyncio.sleep(0)`` against a plain top-level-await cell
-  doing the same;
+  doing the same, and ``%arun`` with 0, 10 and 1,000 ContextVars set in the
+  notebook (the context sync's cost);
 * scale, inside one fresh kernel: 10,000 ``%arun`` calls, then 1,000
   background tasks alive at once, with memory, threads and the time that a
   ``%arun --tasks`` listing takes.
@@ -35,6 +37,7 @@ from benchmarks.figures import Comparison, Limit, Samples, conclude, sample_roun
 __all__ = ["KernelResults", "Sizes", "measure"]
 
 ARUN = "%%arun await"
+SYNC = "%%arun --sync: asyncio.run() inside"
 PLAIN = "plain time.sleep cell"
 TOP_LEVEL = "ipykernel top-level await"
 NEST = "nest_asyncio: asyncio.run()"
@@ -44,6 +47,7 @@ STARTED = "print('started', flush=True)\n"
 #: interrupt shows as a cell that ran on to its end rather than a hang.
 SLEEPERS = {
     ARUN: f"%%arun\n{STARTED}await asyncio.sleep(20)\nprint('resumed')",
+    SYNC: f"%%arun --sync\n{STARTED}asyncio.run(asyncio.sleep(20))\nprint('resumed')",
     PLAIN: f"{STARTED}time.sleep(20)\nprint('resumed')",
     # nest_asyncio loses an interrupt now and then: a short sleep bounds that.
     NEST: f"{STARTED}asyncio.run(asyncio.sleep(5))\nprint('resumed')",
@@ -70,6 +74,20 @@ ROUND_TRIPS = {
 }
 NEST_ROUND_TRIP = "nest_asyncio: asyncio.run(asyncio.sleep(0))"
 
+#: ``%arun asyncio.sleep(0)`` in kernels whose plain cells set this many
+#: ContextVars, which the context sync compares at every call.
+CONTEXT_VARS = (0, 10, 1_000)
+SET_CONTEXT_VARS = """import contextvars
+_bench_vars = [contextvars.ContextVar(f"bench{{i}}") for i in range({count})]
+for i, var in enumerate(_bench_vars):
+    var.set(i)
+"""
+
+
+def context_round_trip(count: int) -> str:
+    return f"%arun asyncio.sleep(0), {count:,} ContextVars in the notebook"
+
+
 COMPARISONS = [
     Comparison("interrupt-to-idle: %%arun vs plain cell", ARUN, PLAIN, 1.5, "ms"),
     Comparison(
@@ -77,6 +95,14 @@ COMPARISONS = [
         "%%arun: await asyncio.sleep(0)",
         "top-level await: await asyncio.sleep(0)",
         1.2,
+        "ms",
+    ),
+    Comparison("interrupt-to-idle: %%arun --sync vs %%arun", SYNC, ARUN, 1.5, "ms"),
+    Comparison(
+        "round trip: %arun with 1,000 ContextVars vs none",
+        context_round_trip(1_000),
+        context_round_trip(0),
+        1.5,
         "ms",
     ),
 ]
@@ -210,6 +236,13 @@ def _round_trip(kernel: Kernel, code: str, cells: int) -> Callable[[], float]:
     return sample
 
 
+def _with_context_vars(kernel: Kernel, count: int) -> Kernel:
+    """A kernel whose plain cells have set ``count`` ContextVars, runner started."""
+    kernel.ok("import asyncio\n" + SET_CONTEXT_VARS.format(count=count))
+    kernel.ok("%arun asyncio.sleep(0)")
+    return kernel
+
+
 def _scale(kernel: Kernel, sizes: Sizes) -> list[Limit]:
     printed = kernel.ok(
         PROBE_FUNCTION + SCALE.format(calls=sizes.calls, tasks=sizes.tasks)
@@ -260,7 +293,7 @@ def measure(sizes: Sizes) -> KernelResults:
         nb.ok("import asyncio, time")
         nest = start(load=False)
         nest.ok("import asyncio, time, nest_asyncio2\nnest_asyncio2.apply()")
-        where = {ARUN: nb, PLAIN: nb, NEST: nest}
+        where = {ARUN: nb, SYNC: nb, PLAIN: nb, NEST: nest}
         for name, code in SLEEPERS.items():  # the first traceback loads a lot
             where[name].execute(code, interrupt_on="started", delay=SETTLE)
         interrupts: Samples = sample_rounds(
@@ -292,6 +325,14 @@ def measure(sizes: Sizes) -> KernelResults:
                 NEST_ROUND_TRIP: _round_trip(
                     nest, "asyncio.run(asyncio.sleep(0))", sizes.cells_per_round
                 )
+            }
+            | {
+                context_round_trip(count): _round_trip(
+                    _with_context_vars(start(), count),
+                    "%arun asyncio.sleep(0)",
+                    sizes.cells_per_round,
+                )
+                for count in CONTEXT_VARS
             },
         )
         limits = _scale(start(), sizes)

@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import itertools
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from arunner._interrupt import WAIT_SLICE, InterruptScope, raise_in_thread
@@ -66,6 +66,9 @@ class ThreadEngine:
         self.context = contextvars.copy_context()
         #: whether a run's main task runs in ``context`` now (loop thread only)
         self.context_in_use = False
+        #: called in the waiting caller's thread at every wait slice, e.g. to
+        #: handle a kernel's widget messages while a cell waits (see Runner)
+        self.while_waiting: Callable[[], None] | None = None
         self.blocked_by: str | None = None
         self._responsive = threading.Event()
         self._responsive.set()
@@ -295,6 +298,8 @@ class _Call(Generic[T]):
                 try:
                     if not self._done.acquire(True, WAIT_SLICE):
                         self._check_alive()
+                        if (waiting := self._engine.while_waiting) is not None:
+                            waiting()
                 except KeyboardInterrupt:
                     if not scope.absorb():
                         raise self._abandon() from None

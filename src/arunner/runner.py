@@ -117,6 +117,7 @@ class Runner:
         self._loop_factory = loop_factory
         self._closed = False
         self._init_lock = threading.Lock()
+        self._while_waiting: Callable[[], None] | None = None
 
     # -- state ----------------------------------------------------------------
 
@@ -144,6 +145,23 @@ class Runner:
         self._shutdown_timeout = seconds
         if self._engine in _open_engines:
             _open_engines[self._engine] = seconds
+
+    @property
+    def while_waiting(self) -> Callable[[], None] | None:
+        """Called in the waiting thread at each wait slice (about 50 ms) of a run.
+
+        For work that must go on in the caller's thread while it waits for
+        the loop thread, such as a kernel's widget messages.  Only the thread
+        engine waits this way; it must return quickly and handle its own
+        errors (KeyboardInterrupt aside, which counts as an interrupt).
+        """
+        return self._while_waiting
+
+    @while_waiting.setter
+    def while_waiting(self, hook: Callable[[], None] | None) -> None:
+        self._while_waiting = hook
+        if isinstance(self._engine, ThreadEngine):
+            self._engine.while_waiting = hook
 
     @property
     def context(self) -> contextvars.Context | None:
@@ -314,6 +332,8 @@ class Runner:
                     if inspect.iscoroutine(pending):
                         pending.close()
                     raise
+                if isinstance(self._engine, ThreadEngine):
+                    self._engine.while_waiting = self._while_waiting
                 _open_engines[self._engine] = self._shutdown_timeout
                 _ensure_exit_hook()
             return self._engine

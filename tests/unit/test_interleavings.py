@@ -445,3 +445,17 @@ def test_an_idle_executor_is_not_reported_after_a_stubborn_task() -> None:
         messages = [str(w.message) for w in said]
         assert any("did not finish its cleanup" in m for m in messages), messages
         assert not any("executor" in m for m in messages), messages
+
+
+def test_while_waiting_is_called_in_the_waiting_thread_during_a_thread_run() -> None:
+    """The seam a kernel's widget messages are handled through while a cell waits."""
+    seen: list[int] = []
+    with arunner.Runner(mode="thread") as runner:
+        runner.while_waiting = lambda: seen.append(threading.get_ident())
+        runner.run(asyncio.sleep(0.3))
+        during = len(seen)
+        runner.while_waiting = None
+        runner.run(asyncio.sleep(0.2))
+    assert during >= 3  # slices of 50 ms during a 0.3 s wait
+    assert set(seen) == {threading.get_ident()}
+    assert len(seen) == during  # unset: no more calls
