@@ -39,6 +39,7 @@ from arunner._cell import (
     run_cell,
     run_expression,
 )
+from arunner._commpump import CommPump
 from arunner._contextsync import ContextSync, Exchange
 from arunner._routing import capture_route, routing_variables
 from arunner._sync import run_sync
@@ -315,9 +316,19 @@ class ARunMagics(Magics):
         top-level await, untouched.""",
     ).tag(config=True)
 
+    widget_events = Bool(
+        True,
+        help="""In a kernel, handle widget and other comm messages from the
+        frontend while a %%arun or %arun call waits, so that callbacks run and
+        the coroutine can await them (arunner.widgets). Off: they wait until the
+        cell ends, as ipykernel does for every cell.""",
+    ).tag(config=True)
+
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # Set before the configuration is loaded, which may fire observers.
         self._runner: Runner | None = None
+        kernel = getattr(shell, "kernel", None)
+        self._comm_pump = None if kernel is None else CommPump(kernel)
         #: the thread the shell runs cells in ("auto" is decided for it)
         self._shell_thread = threading.get_ident()
         self._context_sync = ContextSync()
@@ -336,7 +347,11 @@ class ARunMagics(Magics):
                 debug=self.debug,
                 shutdown_timeout=self.shutdown_timeout,
             )
+            self._runner.while_waiting = self._while_waiting()
         return self._runner
+
+    def _while_waiting(self) -> CommPump | None:
+        return self._comm_pump if self.widget_events else None
 
     def _mode_for_the_shell(self) -> Mode:
         """The configured mode, with "auto" decided for the shell's own thread.
@@ -431,6 +446,11 @@ class ARunMagics(Magics):
                 self._router.install()
             else:
                 self._router.uninstall()
+
+    @observe("widget_events")
+    def _widget_events_changed(self, change: dict[str, Any]) -> None:
+        if self._runner is not None:
+            self._runner.while_waiting = self._while_waiting()
 
     @observe("shutdown_timeout")
     def _shutdown_timeout_changed(self, change: dict[str, Any]) -> None:

@@ -1,0 +1,255 @@
+"""Comm messages (widget events) handled while a cell waits for the runner.
+
+ipykernel handles shell messages one at a time, so a comm message from the
+frontend (a button click, a slider drag) that arrives while a cell runs
+waits until the cell ends (ipykernel#65): a cell cannot await anything the
+notebook UI produces.  A ``%%arun`` cell, though, spends its time in the
+runner's wait, in the very thread whose shell queue holds those messages,
+and the wait calls :attr:`Runner.while_waiting` at every slice.  There,
+:class:`CommPump` takes what has arrived for that thread: comm messages are
+handled at once through the kernel's own handlers, so widget callbacks run
+and can resolve a future the cell's coroutine awaits; every other message
+goes, unchanged and in its order, to the kernel's normal queue, to run after
+the cell as it would have (an ``execute_request`` behind a failed cell is
+still aborted).
+
+This is the only module that touches ipykernel's (and pyzmq's) private
+parts, and each is looked up afresh at every slice, so that a kernel whose
+layout it does not know turns the pump off with one warning instead of
+breaking anything:
+
+* ipykernel 7: the shell-channel thread reads the shell socket and passes
+  each message to the main shell's or a subshell's inproc socket;
+  ``shell_channel_thread.manager`` says which socket pair feeds the waiting
+  thread (``subshell_id_from_thread_id``,
+  ``get_shell_channel_to_subshell_pair(...).to_stream``) and where its
+  replies go (``get_subshell_to_shell_channel_socket``).
+* ipykernel 6.29 (and 7 without a shell-channel thread): the main thread
+  reads the shell socket itself through ``kernel.shell_stream``.
+* Both: the stream is a pyzmq ``ZMQStream``, flushed with its private
+  ``_recv_callback`` swapped for the sorter below and restored (forwarding
+  goes through its ``_run_callback``, exactly what the stream does itself);
+  messages are read with ``kernel.session`` and handled through
+  ``kernel.shell_handlers`` under ``kernel.set_parent``, the cell's parent
+  (``kernel._parent_ident["shell"]``, ``kernel.get_parent("shell")``) set
+  back afterwards, as ipykernel 7.4 does for the comms it dispatches while
+  an async cell awaits.
+
+A stream is flushed only by the thread whose event loop owns it: a user's
+thread that calls ``Runner.run`` has no shell queue, and the shell-channel
+thread's own socket is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import re
+import sys
+import threading
+import warnings
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CommPump"]
+
+#: What a frontend sends a widget or any other comm.
+_COMM_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+#: The ipykernel versions whose layout this module knows: from 6.29 up to 8.
+_KNOWN_VERSIONS = ((6, 29), (8,))
+
+#: ``zmq.POLLIN``: flush reads incoming messages only.
+_POLLIN = 1
+
+
+class CommPump:
+    """Handles the comm messages of the waiting thread's shell queue.
+
+    Called with no arguments at every wait slice, in the waiting thread.
+    Not re-entrant per thread: a widget callback that itself waits for the
+    runner (``runner.start()`` does, briefly) leaves the messages that
+    arrive meanwhile to the outer call.
+    """
+
+    def __init__(self, kernel: Any) -> None:
+        self._kernel = kernel
+        self._off = False
+        #: threads in the middle of a call (see above)
+        self._busy: set[int] = set()
+
+    @property
+    def off(self) -> bool:
+        """Whether the pump has turned itself off (it stays off)."""
+        return self._off
+
+    def __call__(self) -> None:
+        if self._off:
+            return
+        me = threading.get_ident()
+        if me in self._busy:
+            return
+        self._busy.add(me)
+        try:
+            self._pump()
+        except Exception as error:  # noqa: BLE001 - reported, then out of the way
+            self._turn_off(f"handling a comm message failed ({error!r})")
+        finally:
+            self._busy.discard(me)
+
+    def _turn_off(self, why: str) -> None:
+        self._off = True
+        warnings.warn(
+            f"arunner: {why}; widget and comm events now wait until the cell "
+            "ends, as without arunner (c.ARunMagics.widget_events)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    def _pump(self) -> None:
+        version = getattr(sys.modules.get("ipykernel"), "__version__", "unknown")
+        if not _KNOWN_VERSIONS[0] <= _numbers(version) < _KNOWN_VERSIONS[1]:
+            self._turn_off(
+                f"ipykernel {version} is not a version whose message queues "
+                "arunner knows"
+            )
+            return
+        try:
+            found = self._feed()
+        except Exception as error:  # noqa: BLE001 - a layout this module does not know
+            self._turn_off(
+                f"this kernel's message queues are not laid out as "
+                f"arunner knows them ({error!r})"
+            )
+            return
+        if found is None:
+            return
+        stream, forward, replies = found
+        pending = self._drain(stream, forward)
+        try:
+            while pending:
+                handler, idents, msg = self._read(pending[0])
+                pending.popleft()  # from here on, it counts as handled
+                contextvars.copy_context().run(
+                    self._dispatch, handler, replies, idents, msg
+                )
+        finally:
+            # Not reached (an interrupt, a failure): the kernel has them after the cell.
+            for raw in pending:
+                stream._run_callback(forward, raw)
+
+    def _feed(self) -> tuple[Any, Callable[..., Any], Any] | None:
+        """The waiting thread's shell stream, the kernel's callback on it and
+        the socket for replies; None if the thread has no shell queue.
+
+        Raises (AttributeError and the like) where the layout is not the one
+        this module knows.
+        """
+        kernel = self._kernel
+        channel = getattr(kernel, "shell_channel_thread", None)
+        if channel:  # ipykernel 7
+            manager = channel.manager
+            try:
+                subshell = manager.subshell_id_from_thread_id(threading.get_ident())
+            except RuntimeError:  # neither the main shell nor a subshell
+                return None
+            stream = manager.get_shell_channel_to_subshell_pair(subshell).to_stream
+            replies = manager.get_subshell_to_shell_channel_socket(subshell)
+        else:  # ipykernel 6.29: the main thread reads the shell socket
+            stream = replies = kernel.shell_stream
+        if stream is None:
+            raise LookupError("the kernel has no shell stream for this thread")
+        if stream.io_loop.asyncio_loop is not asyncio._get_running_loop():
+            return None  # another thread's stream
+        forward = stream._recv_callback
+        if not callable(forward):
+            raise TypeError(f"the shell stream's callback is {forward!r}")
+        return stream, forward, replies
+
+    def _drain(self, stream: Any, forward: Callable[..., Any]) -> deque[Any]:
+        """Read what the stream holds: comm messages kept, the rest forwarded."""
+        comms: deque[Any] = deque()
+
+        def sort(raw: Any) -> None:
+            if self._is_comm(raw):
+                comms.append(raw)
+            else:
+                stream._run_callback(forward, raw)
+
+        stream._recv_callback = sort
+        try:
+            stream.flush(_POLLIN)
+        except BaseException:
+            # Cut short (an interrupt): let the loop look at the socket
+            # again after the cell, as the end of flush() would have.
+            stream._rebuild_io_state()
+            raise
+        finally:
+            stream._recv_callback = forward
+        return comms
+
+    def _is_comm(self, raw: list[Any]) -> bool:
+        """Whether ``raw`` is a comm message, by its header alone.
+
+        The header is only peeked at, so the kernel can still read a message
+        that goes on to it (the session remembers a signature only once the
+        content has been read).  What cannot be read is not a comm message:
+        the kernel reports or uses it as usual (ipykernel 7 also sends the
+        main shell an internal "stop aborting" frame).
+        """
+        session = self._kernel.session
+        try:
+            _, frames = session.feed_identities(raw, copy=False)
+            header = session.deserialize(frames, content=False, copy=False)["header"]
+        except Exception:  # noqa: BLE001 - the kernel's business
+            return False
+        return header.get("msg_type") in _COMM_TYPES
+
+    def _read(self, raw: list[Any]) -> tuple[Callable[..., Any], list[bytes], Any]:
+        """The kernel's handler for a comm message, its identities and content.
+
+        Raises for a message or a handler this module cannot handle in a
+        wait (an async handler would need the kernel's own loop); the
+        message then goes to the kernel with the rest.
+        """
+        session = self._kernel.session
+        idents, frames = session.feed_identities(raw, copy=False)
+        msg = session.deserialize(frames, content=True, copy=False)
+        handler = self._kernel.shell_handlers[msg["header"]["msg_type"]]
+        if inspect.iscoroutinefunction(handler):
+            raise TypeError(f"the kernel's handler {handler!r} is a coroutine")
+        return handler, idents, msg
+
+    def _dispatch(
+        self,
+        handler: Callable[..., Any],
+        replies: Any,
+        idents: list[bytes],
+        msg: dict[str, Any],
+    ) -> None:
+        """Run the kernel's handler under the comm message, then the cell's again.
+
+        The comm message is the parent meanwhile, so what a callback prints
+        or displays goes under it, as when the kernel handles it between
+        cells.  It runs in a copy of the waiting thread's context, so that
+        nothing a callback sets leaks into the cell's; the parent is set
+        back all the same, for what ipykernel keeps outside ContextVars.
+        """
+        kernel = self._kernel
+        cell = (kernel._parent_ident["shell"], kernel.get_parent("shell"))
+        kernel.set_parent(idents, msg, channel="shell")
+        try:
+            handler(replies, idents, msg)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+            kernel.set_parent(*cell, channel="shell")
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version: ``(7, 4, 0)`` for "7.4.0rc1"."""
+    found = re.match(r"\d+(?:\.\d+)*", version)
+    return () if found is None else tuple(map(int, found[0].split(".")))

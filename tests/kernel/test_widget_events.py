@@ -1,0 +1,497 @@
+"""Widget and comm events reach Python while a %%arun cell waits (issue 12).
+
+The client sends what a frontend sends for a click or a slider drag (an
+ipywidgets 8 ``comm_msg`` to the widget's ``model_id``) while the cell
+runs; the cell awaits it through ``arunner.widgets``.  Without arunner's
+pump ipykernel would keep those messages until the cell ends, so each cell
+awaits with a timeout and a test whose event never arrives fails instead of
+hanging.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from tests.kernel.conftest import PATIENCE, Kernel, Reply
+from tests.unit.test_docs_examples import DOCS, parse
+
+pytestmark = pytest.mark.kernel
+
+pytest.importorskip("ipywidgets")
+
+IPYKERNEL_MAJOR = int(importlib.metadata.version("ipykernel").split(".")[0])
+
+#: How long a cell awaits an event that the pump should deliver at once
+#: (about one 50 ms wait slice); only a failing test waits this long.
+EVENT_TIMEOUT = 10
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+#: How long a cell waits for an event that must *not* arrive while it runs.
+NO_EVENT_WAIT = 1.0
+
+SETUP = """
+import asyncio, threading
+import arunner
+import ipywidgets as widgets
+from arunner.widgets import next_change, next_click
+"""
+
+#: A button whose clicks a plain handler also records, under the click.
+BUTTON = """
+button = widgets.Button(description='go')
+clicks = []
+button.on_click(lambda b: (clicks.append(b), print('handler ran', flush=True)))
+print(button.model_id)
+"""
+
+AWAIT_CLICK = f"""%%arun
+print('waiting', flush=True)
+clicked = await next_click(button, timeout={EVENT_TIMEOUT})
+print('clicked', clicked is button, flush=True)
+"""
+
+
+#: When a step of :func:`drive` is due: once its text has been printed, or
+#: once the predicate holds for what the cell has output so far.
+Ready = str | Callable[[Reply], bool]
+
+
+def drive(
+    kernel: Kernel, code: str, steps: Sequence[tuple[Ready, Callable[[Reply], object]]]
+) -> Reply:
+    """Run ``code``; as soon as the next step is ready, do it (send a message,
+    interrupt) with the output so far.  Returns once the cell is idle.
+
+    Its execute_reply is left on the shell channel for :func:`shell_replies`.
+    """
+    reply = Reply(kernel.client.execute(code))
+    todo = list(steps)
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        msg = kernel._next_iopub(deadline, code)
+        assert msg is not None
+        parent = msg["parent_header"].get("msg_id")
+        if parent != reply.msg_id:
+            kernel.elsewhere.setdefault(parent, []).append(msg)
+        elif msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] == "idle":
+                reply.idle_at = time.monotonic()
+                return reply
+        elif msg["msg_type"] in {"stream", "error", "execute_result", "display_data"}:
+            reply.outputs.append(msg)
+            while todo and _ready(todo[0][0], reply):
+                todo.pop(0)[1](reply)
+
+
+def _ready(ready: Ready, reply: Reply) -> bool:
+    return ready in reply.stdout if isinstance(ready, str) else ready(reply)
+
+
+def widget_views(reply: Reply) -> list[str]:
+    """The model_ids of the widgets a cell has displayed, in order."""
+    return [
+        m["content"]["data"][WIDGET_VIEW]["model_id"]
+        for m in reply.outputs
+        if WIDGET_VIEW in m["content"].get("data", {})
+    ]
+
+
+def shell_replies(kernel: Kernel, msg_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The shell replies to ``msg_ids``, in the order the kernel sent them."""
+    replies: list[dict[str, Any]] = []
+    while len(replies) < len(msg_ids):
+        msg = kernel.client.get_shell_msg(timeout=PATIENCE)
+        if msg["parent_header"].get("msg_id") in msg_ids:
+            replies.append(msg)
+    return replies
+
+
+def comm_msg(kernel: Kernel, comm_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Send a comm_msg as a frontend does; return it (its header names it)."""
+    msg = kernel.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+    kernel.client.shell_channel.send(msg)
+    return msg  # type: ignore[no-any-return]
+
+
+def click(kernel: Kernel, button_id: str) -> dict[str, Any]:
+    """What JupyterLab sends when the button is clicked (ipywidgets 8)."""
+    return comm_msg(
+        kernel, button_id, {"method": "custom", "content": {"event": "click"}}
+    )
+
+
+def send(kernel: Kernel, msg_type: str, content: dict[str, Any]) -> str:
+    msg = kernel.client.session.msg(msg_type, content)
+    kernel.client.shell_channel.send(msg)
+    return str(msg["header"]["msg_id"])
+
+
+def setup_kernel(kernel: Kernel) -> str:
+    """Import the helpers and make a fresh ``button``; return its model_id."""
+    kernel.ok(SETUP)
+    return kernel.ok(BUTTON).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def nb(kernel: Kernel) -> Kernel:
+    kernel.ok(SETUP)
+    return kernel
+
+
+@pytest.fixture
+def button_id(nb: Kernel) -> str:
+    return nb.ok(BUTTON).stdout.strip()
+
+
+# -- events reach the waiting cell ---------------------------------------------------
+
+
+def test_a_cell_awaits_a_button_click(nb: Kernel, button_id: str) -> None:
+    sent: list[dict[str, Any]] = []
+    reply = drive(
+        nb,
+        AWAIT_CLICK + "display('after the click')\n",
+        [("waiting", lambda _: sent.append(click(nb, button_id)))],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nclicked True\n"
+    # The cell's own output still goes to the cell once the click is handled...
+    assert reply.displays == ["'after the click'"]
+    # ...and the plain handler's went under the click.
+    nb.wait_elsewhere(sent[0]["header"]["msg_id"], "handler ran")
+    assert nb.value("len(clicks)") == "1"
+    # The callback is gone once the await is over.
+    assert nb.value("len(button._click_handlers.callbacks)") == "1"
+
+
+SLIDER = f"""%%arun
+print('waiting', flush=True)
+value = await next_change(slider, timeout={EVENT_TIMEOUT})
+print('value', value, flush=True)
+"""
+
+
+def test_a_cell_awaits_a_slider_value(nb: Kernel) -> None:
+    slider_id = nb.ok("slider = widgets.IntSlider()\nprint(slider.model_id)").stdout
+    drag = {"method": "update", "state": {"value": 5}, "buffer_paths": []}
+    reply = drive(
+        nb, SLIDER, [("waiting", lambda _: comm_msg(nb, slider_id.strip(), drag))]
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nvalue 5\n"
+    assert nb.value("slider.value") == "5"
+
+
+COMM_TARGET = f"""%%arun
+loop = asyncio.get_running_loop()
+opened = loop.create_future()
+def on_open(comm, msg):
+    loop.call_soon_threadsafe(opened.set_result, msg['content']['data'])
+get_ipython().kernel.comm_manager.register_target('arunner-test', on_open)
+print('waiting', flush=True)
+print('opened with', await asyncio.wait_for(opened, {EVENT_TIMEOUT}), flush=True)
+"""
+
+
+def test_a_comm_target_registered_in_the_cell_is_opened_while_it_waits(
+    nb: Kernel,
+) -> None:
+    def open_comm(_: Reply) -> None:
+        send(
+            nb,
+            "comm_open",
+            {
+                "comm_id": uuid.uuid4().hex,
+                "target_name": "arunner-test",
+                "data": {"hello": "world"},
+            },
+        )
+
+    reply = drive(nb, COMM_TARGET, [("waiting", open_comm)])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nopened with {'hello': 'world'}\n"
+
+
+HAND_OFF = f"""%%arun
+done = asyncio.Event()
+async def work():
+    await asyncio.sleep(0)
+    done.set()
+def hand_off(b):
+    arunner.get_runner().start(work(), name='from-the-click')
+button.on_click(hand_off)
+print('waiting', flush=True)
+await asyncio.wait_for(done.wait(), {EVENT_TIMEOUT})
+print('work done', flush=True)
+"""
+
+
+def test_a_callback_hands_work_to_runner_start_that_the_cell_awaits(
+    nb: Kernel, button_id: str
+) -> None:
+    reply = drive(nb, HAND_OFF, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nwork done\n"
+
+
+#: The wizard of docs/ecosystem/progress-and-widgets.md, exactly as shown there.
+WIZARD = next(
+    block.code
+    for block in parse(DOCS / "ecosystem" / "progress-and-widgets.md")
+    if "await next_click(confirm)" in block.code
+)
+
+
+def test_the_docs_wizard_awaits_three_inputs_one_after_another(nb: Kernel) -> None:
+    def shown(count: int) -> Callable[[Reply], bool]:
+        return lambda reply: len(widget_views(reply)) >= count
+
+    def answer(index: int, data: dict[str, Any]) -> Callable[[Reply], object]:
+        return lambda reply: comm_msg(nb, widget_views(reply)[index], data)
+
+    def update(**state: Any) -> dict[str, Any]:
+        return {"method": "update", "state": state, "buffer_paths": []}
+
+    reply = drive(
+        nb,
+        WIZARD,
+        [
+            (shown(1), answer(0, update(index=1))),  # picks "large"
+            (shown(2), answer(1, update(value=250))),  # drags and lets go
+            (shown(3), answer(2, {"method": "custom", "content": {"event": "click"}})),
+        ],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "loading 250 rows of the large data set\n"
+
+
+# -- everything else stays queued, in order -----------------------------------------
+
+
+def test_requests_queued_before_the_click_run_after_the_cell_in_order(
+    nb: Kernel, button_id: str
+) -> None:
+    queued: list[str] = []
+
+    def queue_then_click(_: Reply) -> None:
+        queued.append(nb.send("print('second')"))
+        queued.append(send(nb, "kernel_info_request", {}))
+        click(nb, button_id)
+
+    reply = drive(nb, AWAIT_CLICK, [("waiting", queue_then_click)])
+    assert reply.stdout == "waiting\nclicked True\n"
+    order = shell_replies(nb, [reply.msg_id, *queued])
+    assert [m["msg_type"] for m in order] == [
+        "execute_reply",
+        "execute_reply",
+        "kernel_info_reply",
+    ]
+    assert [m["parent_header"]["msg_id"] for m in order] == [reply.msg_id, *queued]
+    assert order[1]["content"]["status"] == "ok"
+    nb.wait_elsewhere(queued[0], "second")
+
+
+def test_a_failing_cell_still_aborts_the_requests_queued_behind_it(
+    nb: Kernel, button_id: str
+) -> None:
+    queued: list[str] = []
+
+    def queue_then_click(_: Reply) -> None:
+        queued.append(nb.send("print('never runs')"))
+        queued.append(send(nb, "kernel_info_request", {}))
+        click(nb, button_id)
+
+    reply = drive(
+        nb,
+        AWAIT_CLICK + "raise ValueError('after the click')\n",
+        [("waiting", queue_then_click)],
+    )
+    assert reply.stdout == "waiting\nclicked True\n"
+    assert reply.ename == "ValueError"
+    order = shell_replies(nb, [reply.msg_id, *queued])
+    assert [m["parent_header"]["msg_id"] for m in order] == [reply.msg_id, *queued]
+    assert [m["content"]["status"] for m in order] == ["error", "aborted", "ok"]
+    nb.wait_idle_elsewhere(queued[0])
+    assert "never runs" not in str(nb.elsewhere[queued[0]])
+
+
+# -- interrupts -----------------------------------------------------------------------
+
+STUCK_CALLBACK = f"""%%arun
+loop = asyncio.get_running_loop()
+clicked = asyncio.Event()
+cell_over = threading.Event()
+def stuck(b):
+    loop.call_soon_threadsafe(clicked.set)
+    cell_over.wait({EVENT_TIMEOUT})  # holds the kernel's thread
+button.on_click(stuck)
+try:
+    print('waiting', flush=True)
+    await asyncio.wait_for(clicked.wait(), {EVENT_TIMEOUT})
+    print('clicked', flush=True)
+    await asyncio.sleep(30)
+finally:
+    print('cleanup', flush=True)
+    cell_over.set()
+"""
+
+
+def test_an_interrupt_during_a_callback_cancels_the_cells_coroutine(
+    nb: Kernel, button_id: str
+) -> None:
+    interrupted: list[float] = []
+
+    def interrupt(_: Reply) -> None:
+        interrupted.append(time.monotonic())
+        nb.manager.interrupt_kernel()
+
+    reply = drive(
+        nb,
+        STUCK_CALLBACK,
+        [("waiting", lambda _: click(nb, button_id)), ("clicked", interrupt)],
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "waiting\nclicked\ncleanup\n"
+    # Well before the callback would have let go by itself.
+    assert reply.idle_at - interrupted[0] < EVENT_TIMEOUT / 2
+    assert nb.value("%arun asyncio.sleep(0, 'still usable')") == "'still usable'"
+
+
+# -- the off switch and the fallback --------------------------------------------------
+
+MISSES_THE_CLICK = f"""%%arun
+print('waiting', flush=True)
+try:
+    await next_click(button, timeout={NO_EVENT_WAIT})
+    print('clicked during the cell', flush=True)
+except TimeoutError:
+    print('no click during the cell', flush=True)
+"""
+
+
+def assert_click_waits_for_the_cell(kernel: Kernel, button_id: str) -> Reply:
+    """Today's behaviour: the click is handled only once the cell is over."""
+    sent: list[dict[str, Any]] = []
+    reply = drive(
+        kernel,
+        MISSES_THE_CLICK,
+        [("waiting", lambda _: sent.append(click(kernel, button_id)))],
+    )
+    assert reply.stdout == "waiting\nno click during the cell\n"
+    kernel.wait_elsewhere(sent[0]["header"]["msg_id"], "handler ran")
+    assert kernel.value("len(clicks)") == "1"
+    return reply
+
+
+def test_widget_events_off_leaves_the_click_until_the_cell_ends(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    kernel.ok("%config ARunMagics.widget_events = False")
+    assert_click_waits_for_the_cell(kernel, button_id)
+    # And on again, on the same runner.
+    kernel.ok("%config ARunMagics.widget_events = True")
+    reply = drive(
+        kernel, AWAIT_CLICK, [("waiting", lambda _: click(kernel, button_id))]
+    )
+    assert reply.stdout == "waiting\nclicked True\n"
+
+
+#: Per flavour, a kernel whose queues are not where arunner looks for them:
+#: what it reads and ipykernel itself never does (the %subshell magic aside).
+UNKNOWN_LAYOUT = (
+    "get_ipython().kernel.shell_channel_thread.manager.subshell_id_from_thread_id"
+    " = None"
+    if IPYKERNEL_MAJOR >= 7
+    else "get_ipython().kernel.shell_channel_thread = object()"
+)
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        pytest.param("import ipykernel\nipykernel.__version__ = '8.0.0'", id="version"),
+        pytest.param(UNKNOWN_LAYOUT, id="layout"),
+    ],
+)
+def test_an_unknown_kernel_turns_the_pump_off_with_one_warning(
+    start_kernel: Callable[..., Kernel], unknown: str
+) -> None:
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    kernel.ok(unknown)
+    first = assert_click_waits_for_the_cell(kernel, button_id)
+    assert first.stderr.count("RuntimeWarning: arunner:") == 1, first.stderr
+    assert "widget and comm events now wait until the cell ends" in first.stderr
+    kernel.ok("clicks.clear()")
+    second = assert_click_waits_for_the_cell(kernel, button_id)
+    assert "arunner:" not in second.stderr
+
+
+BREAK_THE_HANDLER_ONCE = """
+kernel = get_ipython().kernel
+real_handler = kernel.shell_handlers['comm_msg']
+def broken_once(*args):
+    kernel.shell_handlers['comm_msg'] = real_handler
+    raise RuntimeError('simulated failure')
+kernel.shell_handlers['comm_msg'] = broken_once
+"""
+
+
+def test_a_failure_while_handling_turns_the_pump_off_with_one_warning(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    kernel.ok(BREAK_THE_HANDLER_ONCE)
+    failed = drive(
+        kernel, MISSES_THE_CLICK, [("waiting", lambda _: click(kernel, button_id))]
+    )
+    assert failed.stdout == "waiting\nno click during the cell\n"
+    assert failed.stderr.count("RuntimeWarning: arunner:") == 1, failed.stderr
+    assert "RuntimeError('simulated failure')" in failed.stderr
+    # Off from now on: the next click waits for the cell, as without arunner.
+    later = assert_click_waits_for_the_cell(kernel, button_id)
+    assert "arunner:" not in later.stderr
+
+
+# -- subshells -----------------------------------------------------------------------
+
+
+#: A %%arun cell for a subshell: its button's comm last spoke from the
+#: subshell, so ipykernel 7 routes the button's clicks there.
+IN_A_SUBSHELL = f"""%%arun
+sub_button = widgets.Button(description='in a subshell')
+print('waiting', sub_button.model_id, flush=True)
+try:
+    await next_click(sub_button, timeout={EVENT_TIMEOUT})
+    print('clicked', flush=True)
+finally:
+    main_may_go.set()
+"""
+
+
+@pytest.mark.skipif(
+    IPYKERNEL_MAJOR < 7, reason="kernel subshells (JEP 91) are new in ipykernel 7"
+)
+def test_a_cell_in_a_subshell_handles_the_clicks_routed_to_it(nb: Kernel) -> None:
+    nb.ok("main_may_go = threading.Event()")
+    subshell = nb.create_subshell()
+    # The main shell is busy meanwhile, in a plain cell that handles nothing.
+    main = nb.send(f"print('main busy', flush=True)\nmain_may_go.wait({EVENT_TIMEOUT})")
+    nb.wait_elsewhere(main, "main busy")
+    cell = nb.send(IN_A_SUBSHELL, subshell_id=subshell)
+    printed = nb.wait_elsewhere(cell, "waiting")
+    waiting = next(m for m in printed if "waiting" in m["content"].get("text", ""))
+    click(nb, waiting["content"]["text"].split()[1])
+    nb.wait_elsewhere(cell, "clicked")
+    nb.wait_idle_elsewhere(cell)
+    nb.wait_idle_elsewhere(main)
