@@ -12,6 +12,9 @@ helpers (tests/kernel/conftest.py):
   doing ``await asyncio.sleep(0)`` against a plain top-level-await cell
   doing the same, and ``%arun`` with 0, 10 and 1,000 ContextVars set in the
   notebook (the context sync's cost);
+* a widget click, from its comm message to the coroutine that awaits it,
+  in a ``%%arun`` cell and with ipykernel's own top-level await
+  (benchmarks/clicks.py);
 * scale, inside one fresh kernel: 10,000 ``%arun`` calls, then 1,000
   background tasks alive at once, with memory, threads and the time that a
   ``%arun --tasks`` listing takes.
@@ -32,6 +35,7 @@ from typing import Any
 from tests.kernel.conftest import Kernel, kernel_spec_in, launch_kernel
 from tests.reliability.conftest import PROBE_FUNCTION
 
+from benchmarks import clicks
 from benchmarks.figures import Comparison, Limit, Samples, conclude, sample_rounds
 
 __all__ = ["KernelResults", "Sizes", "measure"]
@@ -147,14 +151,15 @@ class Sizes:
     cells_per_round: int
     calls: int
     tasks: int
+    clicks: int
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(15, 5, 3.0, 15, 30, 10_000, 1_000)
+        return cls(15, 5, 3.0, 15, 30, 10_000, 1_000, 40)
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(3, 1, 0.5, 3, 5, 300, 100)
+        return cls(3, 1, 0.5, 3, 5, 300, 100, 3)
 
 
 @dataclass
@@ -168,6 +173,9 @@ class KernelResults:
     sizes: Sizes
     #: How each interrupted cell ended (the error it showed): how often.
     endings: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Click to resumed coroutine per cell: "median" and "p95", in ms.
+    click_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    click_limits: list[Limit] = field(default_factory=list)
 
 
 @contextmanager
@@ -335,6 +343,7 @@ def measure(sizes: Sizes) -> KernelResults:
                 for count in CONTEXT_VARS
             },
         )
+        click_ms = clicks.summary(clicks.measure(nb, sizes.clicks))
         limits = _scale(start(), sizes)
     samples = interrupts | round_trips
     return KernelResults(
@@ -344,4 +353,6 @@ def measure(sizes: Sizes) -> KernelResults:
         limits=limits,
         sizes=sizes,
         endings=endings,
+        click_ms=click_ms,
+        click_limits=clicks.limits(click_ms),
     )

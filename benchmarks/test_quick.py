@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import kernel, overhead
+from benchmarks import clicks, kernel, overhead
 from benchmarks.report import IMAGE
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.kernel]
@@ -33,6 +33,7 @@ PER_CALL_METHODS = {
 INTERRUPTED = {kernel.ARUN, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
 ROUND_TRIPS = {*kernel.ROUND_TRIPS, kernel.NEST_ROUND_TRIP}
 COMPARISONS = [c.name for c in overhead.COMPARISONS + kernel.COMPARISONS]
+CLICKS = {clicks.ARUN_CLICK, clicks.TOP_LEVEL_CLICK}
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +71,16 @@ def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
     comparisons = results["comparisons"] + results["kernel"]["comparisons"]
     assert [c["name"] for c in comparisons] == COMPARISONS
     assert len(results["kernel"]["limits"]) == 5
+    assert set(results["kernel"]["click_ms"]) == CLICKS
+    assert len(results["kernel"]["click_limits"]) == 1
     values = [
         *results["per_call_us"].values(),
         *results["kernel"]["interrupt_ms"].values(),
         *results["kernel"]["round_trip_ms"].values(),
         *(c[key] for c in comparisons for key in ("ratio", "method_value")),
         *(limit["value"] for limit in results["kernel"]["limits"]),
+        *(ms[key] for ms in results["kernel"]["click_ms"].values() for key in ms),
+        results["kernel"]["click_limits"][0]["value"],
     ]
     assert all(map(finite, values)), values
     # Each interrupted cell was stopped by the interrupt, as the report says.
@@ -85,9 +90,9 @@ def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
 def test_the_page_and_the_plot_are_written(run: tuple[dict[str, Any], Path]) -> None:
     results, out = run
     page = (out / "benchmarks.md").read_text()
-    for name in [*COMPARISONS, *PER_CALL_METHODS, *INTERRUPTED]:
+    for name in [*COMPARISONS, *PER_CALL_METHODS, *INTERRUPTED, *CLICKS]:
         assert name in page
-    for limit in results["kernel"]["limits"]:
+    for limit in results["kernel"]["limits"] + results["kernel"]["click_limits"]:
         assert limit["name"] in page
     assert f"]({IMAGE})" in page
     assert (out / IMAGE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
