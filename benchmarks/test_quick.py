@@ -30,8 +30,12 @@ PER_CALL_METHODS = {
     "call_soon_threadsafe + Event (floor)",
     "anyio BlockingPortal.call",
 }
-INTERRUPTED = {kernel.ARUN, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
-ROUND_TRIPS = {*kernel.ROUND_TRIPS, kernel.NEST_ROUND_TRIP}
+INTERRUPTED = {kernel.ARUN, kernel.SYNC, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
+ROUND_TRIPS = {
+    *kernel.ROUND_TRIPS,
+    kernel.NEST_ROUND_TRIP,
+    *map(kernel.context_round_trip, kernel.CONTEXT_VARS),
+}
 COMPARISONS = [c.name for c in overhead.COMPARISONS + kernel.COMPARISONS]
 
 
