@@ -11,6 +11,7 @@ Sessions:
   reliability                 interrupts, blocking code, shutdown, bad input, soak
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
   bench                       full run: docs/benchmarks.md and plot; not in ``test``
+  mutants                     each mutation of tests/mutants.toml fails a test
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -180,6 +181,22 @@ def bench_quick(session: nox.Session) -> None:
     """The benchmark with a few hundred iterations: proves it runs, not the speed."""
     session.install("-e", ".[test,bench]", *KERNEL_FLAVOURS["ipykernel7"])
     pytest(session, "benchmarks")
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def mutants(session: nox.Session) -> None:
+    """Break one promise at a time (tests/mutants.toml): a test must fail each time.
+
+    scripts/mutants.py edits a copy of src/ and runs only the tests listed
+    for that edit; a mutation they all pass fails the session.  Its JUnit
+    report (a testcase per mutation) counts in scripts/dev.py's total.
+    """
+    install(session, *KERNEL_FLAVOURS["ipykernel7"])
+    REPORTS.mkdir(exist_ok=True)
+    report = REPORTS / f"{session.name}.xml"
+    session.run(
+        "python", "scripts/mutants.py", f"--junitxml={report}", *session.posargs
+    )
 
 
 @nox.session(python=PYTHONS[OLDEST], default=False)
