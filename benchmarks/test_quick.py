@@ -78,12 +78,35 @@ def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
         *results["per_call_us"].values(),
         *results["kernel"]["interrupt_ms"].values(),
         *results["kernel"]["round_trip_ms"].values(),
-        *(c[key] for c in comparisons for key in ("ratio", "method_value")),
+        *(
+            c[key]
+            for c in comparisons
+            for key in ("ratio", "method_value", "baseline_value")
+        ),
         *(limit["value"] for limit in results["kernel"]["limits"]),
     ]
     assert all(map(finite, values)), values
-    # Each interrupted cell was stopped by the interrupt, as the report says.
-    assert set(results["kernel"]["endings"]) == INTERRUPTED
+
+
+def test_every_interrupted_cell_was_counted_and_arun_waited_for_its_cleanup(
+    run: tuple[dict[str, Any], Path],
+) -> None:
+    """How the cells ended, which the report shows: every sample counted, and
+    each %%arun cell stopped by its interrupt, with KeyboardInterrupt, only
+    after its cleanup had printed.  (The others are not arunner's to promise.)"""
+    results, _ = run
+    sizes, endings = results["kernel"]["sizes"], results["kernel"]["endings"]
+    assert {name: sum(counts.values()) for name, counts in endings.items()} == {
+        kernel.ARUN: sizes["interrupt_rounds"],
+        kernel.SYNC: sizes["interrupt_rounds"],
+        kernel.PLAIN: sizes["interrupt_rounds"],
+        kernel.NEST: sizes["interrupt_rounds"],
+        kernel.TOP_LEVEL: sizes["top_level_rounds"],
+    }
+    for arun in (kernel.ARUN, kernel.SYNC):
+        assert endings[arun] == {
+            f"`KeyboardInterrupt`{kernel.AFTER_CLEANUP}": sizes["interrupt_rounds"]
+        }
 
 
 def test_the_page_and_the_plot_are_written(run: tuple[dict[str, Any], Path]) -> None:
