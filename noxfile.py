@@ -12,6 +12,7 @@ Sessions:
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
   bench                       full run: docs/benchmarks.md and plot; not in ``test``
   release                     sdist and wheel built, twine-checked, installed, tested
+  mutants                     each mutation of tests/mutants.toml fails a test
 
 Each test session writes a JUnit report under .reports/, which
 ``scripts/dev.py`` adds up into one closing line.
@@ -195,6 +196,22 @@ def release(session: nox.Session) -> None:
     """
     session.install("build[uv]", "twine", "uv", "pytest>=8", "pytest-timeout>=2.3")
     pytest(session, "--noconftest", "tests/release")
+
+
+@nox.session(python=PYTHONS[OLDEST])
+def mutants(session: nox.Session) -> None:
+    """Break one promise at a time (tests/mutants.toml): a test must fail each time.
+
+    scripts/mutants.py edits a copy of src/ and runs only the tests listed
+    for that edit; a mutation they all pass fails the session.  Its JUnit
+    report (a testcase per mutation) counts in scripts/dev.py's total.
+    """
+    install(session, *KERNEL_FLAVOURS["ipykernel7"])
+    REPORTS.mkdir(exist_ok=True)
+    report = REPORTS / f"{session.name}.xml"
+    session.run(
+        "python", "scripts/mutants.py", f"--junitxml={report}", *session.posargs
+    )
 
 
 @nox.session(python=PYTHONS[OLDEST], default=False)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel, kernel_spec_in, launch_kernel
 from tests.reliability.conftest import PROBE_FUNCTION
 
@@ -50,8 +51,11 @@ STARTED = "print('started', flush=True)\n"
 #: Each sleep is below the kernel helpers' patience (30 s), so that a lost
 #: interrupt shows as a cell that ran on to its end rather than a hang.
 SLEEPERS = {
-    ARUN: f"%%arun\n{STARTED}await asyncio.sleep(20)\nprint('resumed')",
-    SYNC: f"%%arun --sync\n{STARTED}asyncio.run(asyncio.sleep(20))\nprint('resumed')",
+    # Prints "cleanup" in its finally: the ending says whether that came first.
+    ARUN: interruptible("await asyncio.sleep(20)\nprint('resumed')"),
+    SYNC: interruptible(
+        "asyncio.run(asyncio.sleep(20))\nprint('resumed')", magic="%%arun --sync"
+    ),
     PLAIN: f"{STARTED}time.sleep(20)\nprint('resumed')",
     # nest_asyncio loses an interrupt now and then: a short sleep bounds that.
     NEST: f"{STARTED}asyncio.run(asyncio.sleep(5))\nprint('resumed')",
@@ -64,6 +68,9 @@ SETTLE = 0.2
 
 #: How a cell that the interrupt did not stop is reported.
 RAN_ON = "nothing: it ran on to its end"
+#: Added to the ending of a cell with a cleanup (one that prints "cleanup").
+AFTER_CLEANUP = " after its cleanup"
+BEFORE_CLEANUP = " before its cleanup had printed"
 #: How a cell is reported whose interrupt IPython failed to show (its
 #: traceback formatter trips over a frame caught between two lines).
 UNFORMATTED = "an error IPython failed to format"
@@ -218,6 +225,9 @@ def _interrupt_to_idle(
             ending = RAN_ON
         elif reply.ename is not None:
             ending = f"`{reply.ename}`"
+            if "cleanup" in code:
+                cleaned = reply.printed_before_error("cleanup")
+                ending += AFTER_CLEANUP if cleaned else BEFORE_CLEANUP
         else:
             ending = UNFORMATTED
         if waited is not None and reply.interrupt_to_idle >= waited:

@@ -193,7 +193,8 @@ def _kernel_sections(kernel: KernelResults) -> list[str]:
         "cell that waits 20 s (5 s under nest_asyncio: see below), interrupted",
         f"{SETTLE:g} s after it printed that it started. The last column counts",
         "how the cells ended; a lost interrupt counts with the time the cell",
-        "took to end by itself.",
+        "took to end by itself. The `%%arun` cell prints `cleanup` in its",
+        '`finally`; "after its cleanup" means that line came before the error.',
         "",
         *_table(
             ("cell", "ms (median)", "the cell ended with"),

@@ -17,7 +17,6 @@ import functools
 import importlib
 import inspect
 import re
-import shlex
 import sys
 import threading
 import warnings
@@ -41,6 +40,7 @@ from arunner._cell import (
 )
 from arunner._commpump import CommPump
 from arunner._contextsync import ContextSync, Exchange
+from arunner._options import OptionError, defaults, split_options, with_usage
 from arunner._routing import capture_route, routing_variables
 from arunner._sync import run_sync
 from arunner._tasks import TaskTable, cancel_tasks
@@ -87,99 +87,6 @@ _IPYTHON_SYNTAX = re.compile(
 
 #: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
-
-
-@functools.cache
-def _takes_value(parser: argparse.ArgumentParser) -> dict[str, bool]:
-    """Each option string of ``parser``, and whether it takes a value."""
-    return {
-        option: action.nargs != 0
-        for action in parser._actions
-        for option in action.option_strings
-    }
-
-
-#: One shell word: unquoted characters, backslash escapes, '...' and "...".
-_SHELL_WORD = re.compile(r"""(?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")+""")
-
-
-def _split_options(line: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
-    """The option words at the start of ``line``, and the code after them.
-
-    Options and their values are read the way a shell reads words (quotes
-    group, backslashes escape, both are removed), so ``-n 'my task'`` names
-    a task "my task".  The code starts at the first word that is not an
-    option (or after ``--``) and is kept verbatim: shell rules would mangle
-    Python's own quoting.
-    """
-    words: list[str] = []
-    value_expected = False
-    position = 0
-    while (start := len(line) - len(line[position:].lstrip())) < len(line):
-        if not value_expected:
-            if line[start : start + 3].rstrip() == "--":  # a word of its own
-                return words, line[start + 2 :]
-            if line[start] != "-" or line[start + 1 : start + 2].isdigit():
-                return words, line[start:]
-        word = _SHELL_WORD.match(line, start)
-        position = start if word is None else word.end()
-        if position < len(line) and not line[position].isspace():
-            problem = (
-                "it ends in a lone backslash"
-                if line[position] == "\\"
-                else f"its quote {line[position]} is never closed"
-            )
-            raise _usage_error(
-                parser,
-                f"cannot read {line[start:]!r}: {problem}; write a value that has "
-                "spaces in matching quotes, as in %arun -b -n 'my task' fetch()",
-            )
-        words.append(shlex.split(line[start:position])[0])
-        value_expected = not value_expected and _needs_next_word(words[-1], parser)
-    return words, ""
-
-
-def _needs_next_word(word: str, parser: argparse.ArgumentParser) -> bool:
-    """Whether the option word ``word`` takes the next word as its value.
-
-    The rules are argparse's, which then reads the words: ``--name=x`` and
-    ``-nx`` hold their value, a long option may be shortened to any prefix
-    that names one option (``--nam x``), and short flags combine, a
-    value-taking one last (``-bn x``, ``-bnx``).
-    """
-    takes_value = _takes_value(parser)
-    if word.startswith("--"):
-        if "=" in word:
-            return False
-        named = (
-            [word]
-            if word in takes_value
-            else [option for option in takes_value if option.startswith(word)]
-        )
-        # An unknown or ambiguous option: argparse says which it is.
-        return len(named) == 1 and takes_value[named[0]]
-    for end, letter in enumerate(word[1:], start=2):
-        option = f"-{letter}"
-        if option not in takes_value:
-            where = f" in {word}" if len(word) > 2 else ""
-            raise _usage_error(parser, f"unknown option {option}{where}")
-        if takes_value[option]:
-            return end == len(word)
-    return False
-
-
-def _usage_error(parser: argparse.ArgumentParser, problem: str) -> UsageError:
-    """A UsageError that says ``problem``, then how to write the options."""
-    usage = " ".join(parser.format_usage().removeprefix("::").split())
-    return UsageError(
-        f"{problem}\nusage: {usage} [EXPR]  (options first; %arun? explains each)"
-    )
-
-
-@functools.cache
-def _defaults(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """What ``parser`` gives for no options at all."""
-    return parser.parse_args([])
 
 
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
@@ -556,14 +463,17 @@ class ARunMagics(Magics):
         only the option words go through the parser.
         """
         parser = self.arun.parser
-        words, code = _split_options(line, parser)
+        try:
+            words, code = split_options(line, parser)
+        except OptionError as error:
+            raise UsageError(str(error)) from None
         if not words:
-            options = argparse.Namespace(**vars(_defaults(parser)))  # the common case
+            options = argparse.Namespace(**vars(defaults(parser)))  # the common case
         else:
             try:
                 options = parser.parse_args(words)
             except UsageError as error:
-                raise _usage_error(parser, str(error)) from None
+                raise UsageError(with_usage(parser, str(error))) from None
         if options.timeout is not None and not options.timeout > 0:
             raise UsageError(
                 f"--timeout needs a positive number of seconds; got {options.timeout}"

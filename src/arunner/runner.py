@@ -42,10 +42,11 @@ Mode = Literal["auto", "inline", "thread", "nest"]
 MODES: tuple[Mode, ...] = ("auto", "inline", "thread", "nest")
 
 #: Seconds close() may take in all: cancelling tasks and running their
-#: cleanup, async generators, the executor.  asyncio waits 300 s for the
-#: executor alone; jupyter_client sends a kernel SIGTERM 2.5 s after asking
-#: it to shut down (half its default shutdown_wait_time), and that ends the
-#: process at once, so the cleanup must be done before then.
+#: cleanup, async generators, the executor.  asyncio waits for the executor
+#: alone without a limit on 3.11 and up to 300 s from 3.12; jupyter_client
+#: sends a kernel SIGTERM 2.5 s after asking it to shut down (half its
+#: default shutdown_wait_time), and that ends the process at once, so the
+#: cleanup must be done before then.
 DEFAULT_SHUTDOWN_TIMEOUT = 2.0
 
 
@@ -236,7 +237,8 @@ class Runner:
         """Cancel every task (its cleanup runs), finish async generators,
         shut the executor down, stop the thread and close the loop.
 
-        Bounded by ``shutdown_timeout``.  Idempotent.  Problems are reported
+        Bounded by ``shutdown_timeout`` (plus about 0.1 s for each step still
+        at work at the deadline).  Idempotent.  Problems are reported
         as :class:`RuntimeWarning`, never lost.  An interrupt while closing
         lets the cleanup finish and then raises ``KeyboardInterrupt``; a
         second one gives up on what is left, with a warning naming it.  A

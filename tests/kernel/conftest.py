@@ -79,6 +79,21 @@ class Reply:
             if m["msg_type"] == "display_data"
         ]
 
+    def printed_before_error(self, text: str) -> bool:
+        """Whether ``text`` was printed before the cell's error message came.
+
+        The order of the cell's iopub messages, as a frontend shows them:
+        "cleanup" before the error proves that the cell ended only once its
+        cleanup had run, which a later cell (queued behind it) cannot.
+        """
+        printed = ""
+        for m in self.outputs:
+            if m["msg_type"] == "error":
+                return text in printed
+            if m["msg_type"] == "stream":
+                printed += m["content"]["text"]
+        return False
+
     @property
     def interrupt_to_idle(self) -> float:
         assert self.interrupted_at is not None, "the cell was not interrupted"

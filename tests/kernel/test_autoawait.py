@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import SLOW_CLEANUP, interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -31,11 +31,12 @@ def test_await_cells_run_on_the_runner_and_keep_context(auto: Kernel) -> None:
 
 def test_interrupt_of_a_plain_await_cell_cancels_with_cleanup(auto: Kernel) -> None:
     reply = auto.execute(
-        interruptible(magic=None),  # a plain cell: no %%arun
+        interruptible(magic=None, cleanup=SLOW_CLEANUP),  # a plain cell: no %%arun
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\ncleanup\n"
+    assert reply.printed_before_error("cleanup"), "the cell ended before its cleanup"
     assert reply.interrupt_to_idle < 5  # not the 30 s of the sleep
     assert auto.value("await asyncio.sleep(0, 'usable')") == "'usable'"
 

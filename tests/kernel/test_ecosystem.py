@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import SLOW_CLEANUP, interruptible
 from tests.kernel.conftest import PATIENCE, Kernel
 
 pytestmark = pytest.mark.kernel
@@ -30,11 +30,12 @@ def test_uvloop_through_loop_factory(start_kernel: Callable[..., Kernel]) -> Non
     loop_type = kernel.value("%arun asyncio.sleep(0, type(asyncio.get_running_loop()))")
     assert loop_type == "uvloop.Loop"
     reply = kernel.execute(
-        interruptible(),
+        interruptible(cleanup=SLOW_CLEANUP),
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\ncleanup\n"
+    assert reply.printed_before_error("cleanup"), "the cell ended before its cleanup"
 
 
 def test_anyio_and_sniffio_detect_asyncio_and_threads_work(eco: Kernel) -> None:
@@ -73,6 +74,9 @@ def test_executor_jobs_finish_before_the_runner_closes(
 
 def test_logging_from_the_runner_thread_reaches_the_cell(eco: Kernel) -> None:
     eco.ok("import logging\nlogging.basicConfig(format='%(levelname)s %(message)s')")
+    # Started by an earlier cell, so that its context does not already point
+    # at the cell below: the routing of each cell must do that.
+    eco.ok("%arun asyncio.sleep(0)")
     reply = eco.ok(
         "%%arun\n"
         "await asyncio.sleep(0)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import SLOW_CLEANUP, interruptible
 from tests.kernel.conftest import Kernel, Reply
 from tests.paths import names_arunner_source
 
@@ -21,7 +22,7 @@ import asyncio, contextvars, threading, time
 var = contextvars.ContextVar("var", default="unset")
 """
 
-SLEEPER = """%%arun
+SLEEPER = f"""%%arun
 try:
     print("started", flush=True)
     await asyncio.sleep(30)
@@ -30,7 +31,7 @@ except asyncio.CancelledError:
     print("except CancelledError", flush=True)
     raise
 finally:
-    print("cleanup", flush=True)
+{textwrap.indent(SLOW_CLEANUP, "    ")}
 """
 
 
@@ -65,6 +66,7 @@ def test_first_interrupt_cancels_cleanup_runs_then_keyboard_interrupt(
     assert reply.ename == "KeyboardInterrupt"
     assert reply.status == "error"
     assert reply.stdout == "started\nexcept CancelledError\ncleanup\n"
+    assert reply.printed_before_error("cleanup"), "the cell ended before its cleanup"
     assert "resumed" not in reply.stdout
     assert reply.interrupt_to_idle < 5  # not the 30 s of the sleep
     assert nb.value("%arun asyncio.sleep(0, var.get())") == "'before the interrupt'"
@@ -167,13 +169,16 @@ def test_background_task_prints_under_its_cell_while_other_cells_block(
 ) -> None:
     starter = nb.ok(
         "%%arun\n"
+        "ticked = threading.Event()\n"
         "async def ticker():\n"
         "    for i in range(5):\n"
         "        print(f'tick {i}', flush=True)\n"
         "        await asyncio.sleep(0.1)\n"
+        "    ticked.set()\n"
         "ticking = asyncio.create_task(ticker())\n"
     )
-    blocker = nb.ok("time.sleep(1.0)\nprint('plain cell done')")
+    # This cell holds the kernel's thread until the ticker has finished.
+    blocker = nb.ok("assert ticked.wait(20)\nprint('plain cell done')")
     assert blocker.stdout == "plain cell done\n"
     assert "tick" not in blocker.stdout
     late = nb.wait_elsewhere(starter.msg_id, "tick 4")
@@ -181,10 +186,12 @@ def test_background_task_prints_under_its_cell_while_other_cells_block(
 
 
 def test_background_handle_from_the_notebook_thread(nb: Kernel) -> None:
-    nb.ok("h = %arun -b -n slow asyncio.sleep(0.2, 'background result')")
-    assert nb.value("h.done()") == "False"
-    assert nb.value("h.result(timeout=10)") == "'background result'"
-    assert nb.value("%%arun\nawait h") == "'background result'"
+    nb.ok("gate = threading.Event()")
+    nb.ok("h = %arun -b -n slow asyncio.to_thread(lambda: gate.wait(20) and 'done')")
+    assert nb.value("h.done()") == "False"  # it waits for the gate
+    nb.ok("gate.set()")
+    assert nb.value("h.result(timeout=10)") == "'done'"
+    assert nb.value("%%arun\nawait h") == "'done'"
     tasks = nb.ok("%arun -b -n listed asyncio.sleep(60)\n%arun --tasks")
     assert "listed" in tasks.result
     assert "text/html" in tasks.outputs[-1]["content"]["data"]

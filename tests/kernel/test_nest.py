@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import SLOW_CLEANUP, interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -56,11 +56,12 @@ def test_interrupt_cancels_runs_cleanup_and_raises_keyboard_interrupt(
     nest: Kernel,
 ) -> None:
     reply = nest.execute(
-        interruptible(),
+        interruptible(cleanup=SLOW_CLEANUP),
         interrupt_on="started",
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\ncleanup\n"
+    assert reply.printed_before_error("cleanup"), "the cell ended before its cleanup"
     assert reply.interrupt_to_idle < 5
     assert nest.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
 

@@ -3,8 +3,9 @@
 Every cell runs a tree of nested tasks (TaskGroup and gather, leaves that
 keep creating short-lived tasks) whose ``finally`` blocks await and then
 count themselves.  Each interrupt must end the cell with KeyboardInterrupt
-only after every cleanup of that cell has run, and the same kernel and
-runner must go on answering.
+only after every cleanup of that cell has run (the cell's own ``finally``
+prints "cleanup" before the error arrives), and the same kernel and runner
+must go on answering.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.kernel.cells import SLOW_CLEANUP, interruptible
 from tests.kernel.conftest import Kernel
 from tests.reliability.conftest import FULL, probe, scaled
 
@@ -48,11 +50,9 @@ async def node(depth):
         cleaned += 1
 """
 
-CELL = """%%arun
-print("started", flush=True)
-await node(3)
-print("resumed")
-"""
+#: The cell's own ``finally`` runs once the whole tree has cleaned up, and
+#: takes a while: an error that came before its "cleanup" would show.
+CELL = interruptible("await node(3)\nprint('resumed')", cleanup=SLOW_CLEANUP)
 
 #: Nodes in the tree of ``node(3)``.
 TREE = 1 + 2 + 4 + 8
@@ -74,6 +74,7 @@ def test_every_cleanup_runs_and_the_runner_answers_after_each_interrupt(
         where = f"cell {number} of the storm with seed {seed}"
         assert reply.ename == "KeyboardInterrupt", where
         assert "resumed" not in reply.stdout, where
+        assert reply.printed_before_error("cleanup"), f"{where}: error before cleanup"
         counts = kernel.value("%arun asyncio.sleep(0, (entered, cleaned))")
         entered, cleaned = eval(counts or "")  # noqa: S307 - a tuple of two ints
         assert entered == cleaned, f"{where}: {entered - cleaned} cleanups missing"

@@ -231,15 +231,17 @@ def test_an_inline_run_from_another_thread_while_busy_fails_at_once() -> None:
 
 
 def test_result_timeout_is_measured_on_the_callers_side() -> None:
+    blocking = threading.Event()
     with arunner.Runner(mode="thread") as runner:
 
         async def blocks() -> str:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)
+            blocking.set()
             time.sleep(2)  # holds the loop thread
             return "late"
 
         handle = runner.start(blocks())
-        time.sleep(0.1)  # blocks() is inside time.sleep now
+        assert blocking.wait(10)  # blocks() is inside time.sleep now
         begin = time.monotonic()
         with pytest.raises(TimeoutError, match=r"did not finish within 0\.3 s"):
             handle.result(timeout=0.3)
@@ -253,23 +255,25 @@ def test_result_timeout_is_measured_on_the_callers_side() -> None:
 def test_concurrent_runs_each_see_their_own_context() -> None:
     who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="-")
     results: dict[str, str] = {}
+    first_set = threading.Event()
+    second_set = threading.Event()
 
-    async def job(name: str) -> str:
+    async def job(name: str, mine: threading.Event, other: threading.Event) -> str:
         who.set(name)
-        await asyncio.sleep(0.2)
+        mine.set()
+        await asyncio.to_thread(other.wait, 10)  # both have set theirs now
         return who.get()
 
+    def call(name: str, mine: threading.Event, other: threading.Event) -> None:
+        results[name] = runner.run(job(name, mine, other))
+
     with arunner.Runner(mode="thread") as runner:
-        threads = [
-            threading.Thread(
-                target=lambda n=name: results.__setitem__(n, runner.run(job(n)))
-            )
-            for name in ("first", "second")
-        ]
-        for t in threads:
-            t.start()
-            time.sleep(0.05)
-        for t in threads:
+        first = threading.Thread(target=call, args=("first", first_set, second_set))
+        second = threading.Thread(target=call, args=("second", second_set, first_set))
+        first.start()
+        assert first_set.wait(10)  # the first run owns the persistent context
+        second.start()
+        for t in (first, second):
             t.join(10)
         assert results == {"first": "first", "second": "second"}
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,8 @@ def test_close_cancels_pending_tasks_and_their_cleanup_runs(
         try:
             await asyncio.sleep(60)
         finally:
-            await asyncio.sleep(0)  # cleanup may await
+            await asyncio.sleep(0.05)  # a cleanup that really waits, twice
+            await asyncio.sleep(0.05)
             events.append(f"cleanup {i}")
 
     keep: list[asyncio.Task[None]] = []
@@ -71,6 +72,37 @@ def test_close_cancels_pending_tasks_and_their_cleanup_runs(
     runner.run(spawn())
     runner.close()
     assert sorted(events) == ["cleanup 0", "cleanup 1", "cleanup 2"]
+
+
+def test_tasks_started_by_cleanup_are_cancelled_and_cleaned_up_too(
+    runner: arunner.Runner,
+) -> None:
+    """close() cancels in rounds: a task that a cleanup started is cancelled
+    in the next one, and its own cleanup runs too."""
+    events: list[str] = []
+
+    async def pending(name: str, then: Callable[[], object] = lambda: None) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            then()
+            await asyncio.sleep(0.05)  # the task started here is waiting by now
+            events.append(f"cleanup {name}")
+
+    keep: list[asyncio.Task[None]] = []
+
+    def start_another() -> None:
+        keep.append(asyncio.create_task(pending("child"), name="child"))
+
+    async def spawn() -> None:
+        keep.append(
+            asyncio.create_task(pending("parent", start_another), name="parent")
+        )
+        await asyncio.sleep(0)
+
+    runner.run(spawn())
+    assert runner.shut_down() == ["parent", "child"]
+    assert events == ["cleanup parent", "cleanup child"]
 
 
 def test_close_finalises_async_generators(runner: arunner.Runner) -> None:
@@ -153,8 +185,11 @@ def test_a_cleanup_that_fails_goes_to_the_loops_exception_handler(
 
 
 def test_cleanup_that_never_ends_is_abandoned_at_the_timeout_with_a_warning() -> None:
+    """A shutdown_timeout other than the default bounds close() too: it takes
+    a little more (each step after the deadline gets 0.1 s), never a multiple."""
+    timeout = 0.5
     for mode in ("inline", "thread"):
-        runner = arunner.Runner(mode=mode, shutdown_timeout=0.3)  # type: ignore[arg-type]
+        runner = arunner.Runner(mode=mode, shutdown_timeout=timeout)  # type: ignore[arg-type]
 
         async def endless_cleanup() -> None:
             try:
@@ -170,7 +205,7 @@ def test_cleanup_that_never_ends_is_abandoned_at_the_timeout_with_a_warning() ->
         begin = time.monotonic()
         with pytest.warns(RuntimeWarning, match="'endless' did not finish its cleanup"):
             runner.close()
-        assert time.monotonic() - begin < 5
+        assert time.monotonic() - begin < timeout + 1.0  # not the 60 s it wanted
 
 
 def test_close_stops_and_joins_the_worker_thread() -> None:
@@ -274,6 +309,8 @@ def test_a_forgotten_runner_is_closed_at_interpreter_exit(tmp_path: Path) -> Non
             try:
                 await asyncio.sleep(60)
             finally:
+                await asyncio.sleep(0.05)  # a cleanup that really waits, twice
+                await asyncio.sleep(0.05)
                 pathlib.Path({str(marker)!r}).write_text("cleanup ran")
         runner.start(pending())
         print("started", flush=True)

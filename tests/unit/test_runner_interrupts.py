@@ -8,14 +8,23 @@ checks the error, that the cleanup ran and that the code did not resume.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 import pytest
 
 import arunner
 from tests.conftest import Interrupter
+
+#: How long a slow cleanup awaits before it records itself: far longer than
+#: an engine takes to notice an interrupt, so that a run that left before its
+#: cleanup had finished finds nothing recorded.
+SLOW_CLEANUP = 0.3
 
 
 class Probe:
@@ -24,6 +33,15 @@ class Probe:
     def __init__(self) -> None:
         self.started = threading.Event()
         self.events: list[str] = []
+
+    async def slow_cleanup(self) -> None:
+        try:
+            self.started.set()
+            await asyncio.sleep(30)
+            self.events.append("resumed")
+        finally:
+            await asyncio.sleep(SLOW_CLEANUP)
+            self.events.append("cleanup finished")
 
     async def sleeper(self, seconds: float = 30) -> None:
         try:
@@ -51,21 +69,11 @@ def test_first_interrupt_cancels_the_main_task_then_raises_keyboard_interrupt(
 def test_cleanup_that_awaits_runs_to_the_end_before_keyboard_interrupt(
     runner: arunner.Runner, interrupter: Interrupter
 ) -> None:
-    started = threading.Event()
-    events: list[str] = []
-
-    async def slow_cleanup() -> None:
-        try:
-            started.set()
-            await asyncio.sleep(30)
-        finally:
-            await asyncio.sleep(0.05)
-            events.append("cleanup finished")
-
-    interrupter.after(started)
+    probe = Probe()
+    interrupter.after(probe.started)
     with pytest.raises(KeyboardInterrupt):
-        runner.run(slow_cleanup())
-    assert events == ["cleanup finished"]
+        runner.run(probe.slow_cleanup())
+    assert probe.events == ["cleanup finished"]
 
 
 def test_second_interrupt_raises_at_once_during_a_long_cleanup(
@@ -201,17 +209,19 @@ def test_interrupt_while_waiting_on_a_background_result_leaves_the_task_running(
     runner: arunner.Runner, interrupter: Interrupter
 ) -> None:
     started = threading.Event()
+    release = asyncio.Event()
 
     async def work() -> str:
         started.set()
-        await asyncio.sleep(0.3)
+        await release.wait()  # until the test lets it finish, however slow
         return "finished"
 
     handle = runner.start(work(), name="work")
     interrupter.after(started)
     with pytest.raises(KeyboardInterrupt):
         handle.result()
-    assert not handle.cancelled()
+    assert not handle.done()
+    runner.get_loop().call_soon_threadsafe(release.set)
     assert handle.result(timeout=10) == "finished"
 
 
@@ -219,6 +229,99 @@ def test_no_sigint_handler_is_left_behind(runner: arunner.Runner) -> None:
     before = signal.getsignal(signal.SIGINT)
     runner.run(asyncio.sleep(0))
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@contextlib.contextmanager
+def sigint_handler(handler: Callable[[int, FrameType | None], Any]) -> Iterator[None]:
+    """An application's own SIGINT handler, in place for the block."""
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_foreign_sigint_handler_is_left_in_place(
+    runner: arunner.Runner, interrupter: Interrupter
+) -> None:
+    """As asyncio.Runner: arunner's handler goes in only over Python's default
+    one, so an application's handler gets the interrupt, and nothing is
+    cancelled."""
+    started = threading.Event()
+    handled = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        handled.set()
+
+    async def until_handled() -> str:
+        started.set()
+        while not handled.is_set():
+            await asyncio.sleep(0.01)
+        return "not cancelled"
+
+    with sigint_handler(handler):
+        interrupter.after(started)
+        try:
+            said = runner.run(until_handled())
+        except KeyboardInterrupt:
+            pytest.fail("the run was interrupted: arunner replaced the handler")
+        assert said == "not cancelled"
+        assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_a_keyboard_interrupt_from_a_foreign_handler_still_waits_for_cleanup(
+    interrupter: Interrupter,
+) -> None:
+    """The thread engine: the KeyboardInterrupt that an application's handler
+    raises while a run waits counts as the first interrupt all the same."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    probe = Probe()
+    with sigint_handler(handler), arunner.Runner(mode="thread") as runner:
+        interrupter.after(probe.started)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(probe.slow_cleanup())
+        assert probe.events == ["cleanup finished"]
+
+
+def test_a_task_left_by_a_second_interrupt_that_fails_is_reported(
+    interrupter: Interrupter,
+) -> None:
+    """Its caller is gone, so its failure goes to the loop's exception handler
+    instead of being lost."""
+    started = threading.Event()
+    cleanup_started = threading.Event()
+    release = asyncio.Event()
+    left: list[asyncio.Task[Any]] = []
+    reported: list[dict[str, Any]] = []
+
+    async def fails_in_cleanup() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context))
+        left.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            started.set()
+            await asyncio.sleep(30)
+        finally:
+            cleanup_started.set()
+            await release.wait()
+            raise OSError("cleanup broke")
+
+    with arunner.Runner(mode="thread") as runner:
+        interrupter.after(started)
+        interrupter.after(cleanup_started)  # the second: while the cleanup waits
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(fails_in_cleanup())
+        assert reported == []
+        runner.get_loop().call_soon_threadsafe(release.set)
+        runner.run(asyncio.wait(left))  # its done-callbacks have run after this
+    assert [context["message"] for context in reported] == [
+        "arunner: a task abandoned after a second interrupt failed while finishing"
+    ]
+    assert reported[0]["task"] is left[0]
+    assert isinstance(reported[0]["exception"], OSError)
 
 
 def test_an_interrupt_the_moment_the_coroutine_starts_still_cancels_it(
