@@ -367,6 +367,36 @@ def test_an_unknown_kernel_turns_the_pump_off_with_one_warning(
     assert "arunner:" not in second.stderr
 
 
+FROM_A_USERS_THREAD = f"""
+outcome = []
+def wait_in_a_thread():
+    try:
+        arunner.get_runner().run(next_click(button, timeout={NO_EVENT_WAIT}))
+        outcome.append('clicked')
+    except TimeoutError:
+        outcome.append('timed out')
+waiter = threading.Thread(target=wait_in_a_thread)
+waiter.start()
+print('waiting', flush=True)
+waiter.join()
+print(outcome)
+"""
+
+
+def test_a_run_from_a_users_thread_leaves_the_kernels_queue_alone(
+    nb: Kernel, button_id: str
+) -> None:
+    """That thread waits for the runner too, but the shell queue is not its own."""
+    sent: list[dict[str, Any]] = []
+    reply = drive(
+        nb,
+        FROM_A_USERS_THREAD,
+        [("waiting", lambda _: sent.append(click(nb, button_id)))],
+    )
+    assert reply.stdout == "waiting\n['timed out']\n"
+    nb.wait_elsewhere(sent[0]["header"]["msg_id"], "handler ran")
+
+
 BREAK_THE_HANDLER_ONCE = """
 kernel = get_ipython().kernel
 real_handler = kernel.shell_handlers['comm_msg']

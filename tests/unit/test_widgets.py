@@ -32,16 +32,21 @@ async def soon(action: Callable[[], object]) -> threading.Thread:
     return in_the_kernels_thread(action)
 
 
-def test_next_click_returns_the_button_clicked_in_another_thread() -> None:
+def test_next_click_wakes_its_idle_loop_for_a_click_from_another_thread() -> None:
     button = widgets.Button()
+    resumed = threading.Event()  # not the loop's: waiting on it wakes nothing
 
     async def main() -> Any:
-        waiting = asyncio.ensure_future(next_click(button, timeout=10))
-        (await soon(button.click)).join()
-        return await waiting
+        clicked = await next_click(button, timeout=10)
+        resumed.set()
+        return clicked
 
     with arunner.Runner(mode="thread") as runner:
-        assert runner.run(main()) is button
+        waiting = runner.start(main())
+        runner.call(lambda: None)  # after the task's first step: it awaits, idle
+        button.click()  # this thread plays the kernel's
+        assert resumed.wait(5), "the loop slept through the click"
+        assert waiting.result() is button
     assert button._click_handlers.callbacks == []
 
 
@@ -90,15 +95,23 @@ def test_handlers_after_the_awaiting_one_still_get_the_click_that_ended_it() -> 
     """The await can end, and its handler go, while the click is still being
     handed to the button's later handlers in the kernel's thread."""
     button = widgets.Button()
+    in_the_middle = threading.Event()
     await_over = threading.Event()
     later: list[str] = []
+
+    def middle(_: object) -> None:
+        in_the_middle.set()
+        await_over.wait(10)
 
     async def main() -> None:
         waiting = asyncio.ensure_future(next_click(button, timeout=10))
         await asyncio.sleep(0)  # its handler is the first one now
-        button.on_click(lambda b: await_over.wait(10))
+        button.on_click(middle)
         button.on_click(lambda b: later.append("got the click"))
         clicking = in_the_kernels_thread(button.click)
+        # Blocks the loop on purpose: the await ends, and its handler goes,
+        # only once the click is in the middle handler.
+        in_the_middle.wait(10)
         await waiting
         await_over.set()
         clicking.join()
