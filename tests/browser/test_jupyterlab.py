@@ -126,3 +126,27 @@ def test_background_output_stays_under_its_cell_while_others_run(
     notebook.ok("%arun --cancel ticker")
     ticks = ticking.stdout_lines()
     assert ticks[: last + 4] == [f"tick {i}" for i in range(last + 4)]
+
+
+AWAITS_A_CLICK = """%%arun
+import ipywidgets as widgets
+from arunner.widgets import next_click
+button = widgets.Button(description="Continue")
+display(button)
+print("waiting", flush=True)
+await next_click(button, timeout=60)
+print("clicked", flush=True)"""
+
+
+def test_a_real_click_reaches_the_cell_that_awaits_it(notebook: Notebook) -> None:
+    """JupyterLab's own widget manager sends the click while the cell runs."""
+    pytest.importorskip("ipywidgets")
+    notebook.ok(SETUP)
+    cell = notebook.run(AWAITS_A_CLICK)
+    cell.wait_printed("waiting")
+    assert cell.is_running()
+    cell.locator.get_by_role("button", name="Continue").click()
+    cell.wait_printed("clicked")
+    cell.wait_finished()
+    expect(cell.errors).to_have_count(0)
+    assert cell.stdout_lines() == ["waiting", "clicked"]

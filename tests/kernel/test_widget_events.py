@@ -180,7 +180,14 @@ WIZARD = next(
 )
 
 
-def test_the_docs_wizard_awaits_three_inputs_one_after_another(nb: Kernel) -> None:
+def test_the_docs_wizard_awaits_three_inputs_one_after_another(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    # A kernel of its own: the wizard awaits its first input without a
+    # timeout, so a failing run would leave a shared kernel busy for good.
+    nb = start_kernel()
+    nb.ok(SETUP)
+
     def shown(count: int) -> Callable[[Reply], bool]:
         return lambda reply: len(widget_views(reply)) >= count
 
