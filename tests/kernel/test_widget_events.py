@@ -210,6 +210,21 @@ def test_the_docs_wizard_awaits_three_inputs_one_after_another(
     assert reply.stdout == "loading 250 rows of the large data set\n"
 
 
+SYNC_CELL = f"""%%arun --sync
+got = threading.Event()
+button.on_click(lambda b: got.set())
+print('waiting', flush=True)
+print('clicked' if got.wait({EVENT_TIMEOUT}) else 'no click', flush=True)
+"""
+
+
+def test_callbacks_run_while_a_sync_cell_waits(nb: Kernel, button_id: str) -> None:
+    """--sync code runs in a worker thread; the kernel's thread waits as usual."""
+    reply = drive(nb, SYNC_CELL, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nclicked\n"
+
+
 # -- everything else stays queued, in order -----------------------------------------
 
 
