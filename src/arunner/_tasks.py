@@ -52,16 +52,6 @@ __all__ = [
 CellOf = Callable[[str], int | None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    born: float
-    context: contextvars.Context
-
-
-_records: weakref.WeakKeyDictionary[asyncio.Task[Any], _Record] = (
-    weakref.WeakKeyDictionary()
-)
-
 #: The coroutines of the runs' main tasks: arunner's wrappers, never listed.
 _own: weakref.WeakSet[Coroutine[Any, Any, Any]] = weakref.WeakSet()
 
@@ -81,24 +71,40 @@ def install_task_records(loop: asyncio.AbstractEventLoop) -> None:
         if context is None:
             context = contextvars.copy_context()
         task = _Task(coro, loop=loop, context=context, **kwargs)
-        _records[task] = _Record(time.monotonic(), context)
+        task.arunner_born = time.monotonic()
+        task.arunner_context = context
         return task
 
     loop.set_task_factory(recording_task_factory)
 
 
 class _Task(asyncio.Task):  # type: ignore[type-arg]
-    """asyncio's Task, keeping its default name when given none.
+    """asyncio's Task, with its creation time and context kept for the table.
 
-    With a task factory set, CPython 3.13.0's ``loop.create_task`` calls
-    ``task.set_name(None)`` and every unnamed task would be called "None".
+    It also keeps its default name when given none: with a task factory
+    set, CPython 3.13.0's ``loop.create_task`` calls ``task.set_name(None)``
+    and every unnamed task would be called "None".
     """
 
-    __slots__ = ()
+    __slots__ = ("arunner_born", "arunner_context")
+
+    arunner_born: float
+    arunner_context: contextvars.Context
 
     def set_name(self, value: object) -> None:
         if value is not None:
             super().set_name(value)
+
+
+def _born(task: asyncio.Task[Any]) -> float:
+    """When the task was created; -1 for a task of another factory (oldest)."""
+    born: float = getattr(task, "arunner_born", -1.0)
+    return born
+
+
+def _origin_of(task: asyncio.Task[Any]) -> int | None:
+    context: contextvars.Context | None = getattr(task, "arunner_context", None)
+    return None if context is None else context.get(origin)
 
 
 def mark_own(coro: Coroutine[Any, Any, Any]) -> None:
@@ -140,43 +146,38 @@ def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
     ``cell_of`` names the cells that code comes from.
     """
     now = time.monotonic()
-    tasks = _user_tasks()
+    tasks = sorted(_user_tasks(), key=_born)
     listed = set(tasks)
-    children: dict[asyncio.Task[Any] | None, list[asyncio.Task[Any]]] = {}
-    for task in tasks:
+    tops: list[asyncio.Task[Any]] = []
+    children: dict[asyncio.Task[Any], list[asyncio.Task[Any]]] = {}
+    for task in tasks:  # oldest first, so every list of children is too
         parent = awaiter(task)
-        children.setdefault(parent if parent in listed else None, []).append(task)
-
-    def born(task: asyncio.Task[Any]) -> float:
-        record = _records.get(task)
-        return -1.0 if record is None else record.born
-
+        if parent in listed:
+            children.setdefault(parent, []).append(task)
+        else:
+            tops.append(task)
     infos: list[TaskInfo] = []
     placed: set[asyncio.Task[Any]] = set()
-
-    def place(task: asyncio.Task[Any], depth: int) -> None:
-        placed.add(task)
-        record = _records.get(task)
-        infos.append(
-            TaskInfo(
-                name=task.get_name(),
-                state=_state(task),
-                age=None if record is None else now - record.born,
-                where=_suspended_at(task, cell_of),
-                origin=None if record is None else record.context.get(origin),
-                depth=depth,
+    # Tasks waiting for each other in a cycle have no top: they come last.
+    for top in [*tops, *tasks]:
+        stack = [(top, 0)]
+        while stack:
+            task, depth = stack.pop()
+            if task in placed:
+                continue
+            placed.add(task)
+            born = _born(task)
+            infos.append(
+                TaskInfo(
+                    name=task.get_name(),
+                    state=_state(task),
+                    age=None if born < 0 else now - born,
+                    where=_suspended_at(task, cell_of),
+                    origin=_origin_of(task),
+                    depth=depth,
+                )
             )
-        )
-        for child in sorted(children.get(task, ()), key=born):
-            if child not in placed:
-                place(child, depth + 1)
-
-    for task in sorted(children.get(None, ()), key=born):
-        place(task, 0)
-    # Tasks waiting for each other in a cycle have no top: list them anyway.
-    for task in sorted(listed - placed, key=born):
-        if task not in placed:
-            place(task, 0)
+            stack += [(child, depth + 1) for child in reversed(children.get(task, ()))]
     return infos
 
 
@@ -188,11 +189,6 @@ def _chosen(target: str) -> Callable[[asyncio.Task[Any]], bool]:
     if number is not None:
         return lambda task: _origin_of(task) == number
     return lambda task: task.get_name() == target
-
-
-def _origin_of(task: asyncio.Task[Any]) -> int | None:
-    record = _records.get(task)
-    return None if record is None else record.context.get(origin)
 
 
 def cancel_tasks(target: str) -> list[str]:
