@@ -121,7 +121,7 @@ class Monitor:
             "%arun --monitor off stops it"
             if live
             else f"task monitor of {self._where} stopped at {moment}; "
-            "the table is as it was then"
+            "the table shows the tasks then"
         )
         return TaskTable(self._tasks, caption=caption, limit=ROWS)
 
@@ -131,10 +131,12 @@ class Monitor:
                 await asyncio.sleep(INTERVAL)
                 self.refresh()
         finally:
-            if self._publish is not None:
-                # At kernel shutdown the frontend may be gone already; the
-                # cleanup of the other tasks must not be troubled by it.
-                with contextlib.suppress(Exception):
+            # The last look, so that the table left behind is not up to a
+            # second old.  At kernel shutdown the frontend may be gone
+            # already; the cleanup of the other tasks must not suffer.
+            with contextlib.suppress(Exception):
+                self._note(snapshot(self._cell_of))
+                if self._publish is not None:
                     self._publish(self._table(live=False))
 
 
