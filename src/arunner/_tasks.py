@@ -120,9 +120,9 @@ def _is_own(task: asyncio.Task[Any]) -> bool:
 class TaskInfo:
     """One live task: its name, state, age in seconds and where it waits.
 
-    ``origin`` is the number of the cell that started it; ``depth`` is how
-    many tasks up the one is that waits for it, in a snapshot that lists
-    each task right after the one it is nested under.
+    ``origin`` is the number of the cell that started it.  ``depth`` is 0
+    for a task that no listed task awaits, 1 for a task that such a task
+    awaits, and so on; a snapshot lists each task right after its awaiter.
     """
 
     name: str
