@@ -73,7 +73,7 @@ def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
     assert set(results["kernel"]["round_trip_ms"]) == ROUND_TRIPS
     comparisons = results["comparisons"] + results["kernel"]["comparisons"]
     assert [c["name"] for c in comparisons] == COMPARISONS
-    assert len(results["kernel"]["limits"]) == 5
+    assert len(results["kernel"]["limits"]) == 6
     values = [
         *results["per_call_us"].values(),
         *results["kernel"]["interrupt_ms"].values(),
