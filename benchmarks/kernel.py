@@ -16,8 +16,9 @@ helpers (tests/kernel/conftest.py):
   in a ``%%arun`` cell and with ipykernel's own top-level await
   (benchmarks/clicks.py);
 * scale, inside one fresh kernel: 10,000 ``%arun`` calls, then 1,000
-  background tasks alive at once, with memory, threads and the time that a
-  ``%arun --tasks`` listing takes.
+  background tasks alive at once, with memory, threads, the time that a
+  ``%arun --tasks`` listing takes and the time of one refresh of the live
+  monitor (``%arun --monitor``) that has something new to show.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ COMPARISONS = [
 
 #: The scale scenario, run in a fresh kernel; prints its figures as JSON.
 SCALE = """
-import asyncio, json, time
+import arunner, asyncio, json, time
 ip = get_ipython()
 ip.run_line_magic("arun", "asyncio.sleep(0)")  # the runner and its thread exist
 start = json.loads(_arunner_probe())
@@ -139,10 +140,22 @@ for _ in range(5):
     str(table), table._repr_html_()  # what a terminal and a notebook show
     listings.append(time.perf_counter() - begin)
 assert len(table) == {tasks}, len(table)
+ip.run_line_magic("arun", "--monitor")
+monitor = ip.magics_manager.registry["ARunMagics"]._monitor
+runner = arunner.get_runner()
+refreshes = []
+while len(refreshes) < 5:
+    # One more task: the refresh has a change to send, as when a task starts.
+    ip.run_line_magic("arun", f"-b -n extra-{{len(refreshes)}} asyncio.sleep(3600)")
+    begin = time.perf_counter()
+    published = runner.call(monitor.refresh)
+    if published:  # else the monitor's own once-a-second refresh came first
+        refreshes.append(time.perf_counter() - begin)
+ip.run_line_magic("arun", "--monitor off")
 ip.run_line_magic("arun", "--cancel all")
 print(json.dumps({{
     "start": start, "after_calls": after_calls, "with_tasks": with_tasks,
-    "listings": listings,
+    "listings": listings, "refreshes": refreshes,
 }}))
 """
 
@@ -299,6 +312,12 @@ def _scale(kernel: Kernel, sizes: Sizes) -> list[Limit]:
             f"%arun --tasks listing {sizes.tasks:,} tasks (text and HTML)",
             statistics.median(figures["listings"]) * 1000,
             100,
+            "ms",
+        ),
+        Limit(
+            f"one --monitor refresh with {sizes.tasks:,} tasks (sent to the frontend)",
+            statistics.median(figures["refreshes"]) * 1000,
+            20,
             "ms",
         ),
     ]

@@ -74,7 +74,7 @@ def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
     assert set(results["kernel"]["round_trip_ms"]) == ROUND_TRIPS
     comparisons = results["comparisons"] + results["kernel"]["comparisons"]
     assert [c["name"] for c in comparisons] == COMPARISONS
-    assert len(results["kernel"]["limits"]) == 5
+    assert len(results["kernel"]["limits"]) == 6
     assert set(results["kernel"]["click_ms"]) == CLICKS
     assert len(results["kernel"]["click_limits"]) == 1
     values = [

@@ -39,7 +39,13 @@ SURVIVED_CELL = "context-survived"
 
 _CLEANUP = re.compile(r"cleanup ran ([0-9.]+) s after the interrupt")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
+_OUTPUT_TYPES = {
+    "stream",
+    "display_data",
+    "update_display_data",
+    "execute_result",
+    "error",
+}
 
 
 class FrontendClient(NotebookClient):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arunner._interrupt import WAIT_SLICE
-from arunner._tasks import install_task_clock
+from arunner._tasks import install_task_records
 
 __all__ = [
     "Closing",
@@ -59,7 +59,7 @@ def new_loop(
         raise TypeError(f"loop_factory must return an asyncio event loop, got {loop!r}")
     if debug is not None:
         loop.set_debug(debug)
-    install_task_clock(loop)
+    install_task_records(loop)
     executor = ContextExecutor(thread_name_prefix="arunner-executor")
     loop.set_default_executor(executor)
     return loop, executor

@@ -1,114 +1,231 @@
-"""What the runner's tasks are doing: a snapshot with ages and suspension points.
+"""What the runner's tasks are doing: a snapshot of the user's tasks, as a table.
 
-asyncio does not record when a task was created, so the runner's loop gets a
-small task factory that notes it (unless the loop already has a factory of
-its own, which we leave alone).  The snapshot must be taken on the loop's
-own thread; rendering it is plain text for terminals and an HTML table for
-notebooks, both without importing IPython.
+asyncio does not record when a task was created, nor keep a C task's
+context where Python can read it before 3.12, so the runner's loop gets a
+small task factory that notes both (unless the loop already has a factory
+of its own, which we leave alone).  The context tells which cell started
+the task (``_origins``); ``_awaiters`` tells which task waits for it, and
+the table nests it there.  The main task of every ``Runner.run`` is
+arunner's own wrapper around the user's code: the runner marks its
+coroutine, and the table and ``cancel_tasks`` leave it out.
+
+The snapshot must be taken on the loop's own thread; rendering it is plain
+text for terminals and an HTML table for notebooks, both without
+importing IPython.  Where a task waits is named by its cell (``In[4], line
+3``) through a function the magic passes in, since only the shell knows
+which cache file holds which cell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 import sys
 import time
 import weakref
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from arunner._awaiters import awaiter
+from arunner._origins import cell_label, origin, parse_cell_label
 from arunner._traceback import is_plumbing
 
 __all__ = [
+    "CellOf",
     "TaskInfo",
     "TaskTable",
     "cancel_tasks",
     "describe_task",
-    "install_task_clock",
+    "install_task_records",
+    "mark_own",
+    "named",
+    "replace_tasks",
     "snapshot",
     "user_frames",
 ]
 
-_born: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
+#: Maps a code object's file name to the number of the cell it holds, or
+#: None for a real file.
+CellOf = Callable[[str], int | None]
 
 
-def install_task_clock(loop: asyncio.AbstractEventLoop) -> None:
-    """Record each new task's creation time, for the ages in the task table."""
+#: The coroutines of the runs' main tasks: arunner's wrappers, never listed.
+_own: weakref.WeakSet[Coroutine[Any, Any, Any]] = weakref.WeakSet()
+
+
+def install_task_records(loop: asyncio.AbstractEventLoop) -> None:
+    """Record each new task's creation time and context, for the task table."""
     if loop.get_task_factory() is not None:
         return
 
-    def timed_task_factory(
+    def recording_task_factory(
         loop: asyncio.AbstractEventLoop,
         coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        *,
+        context: contextvars.Context | None = None,
         **kwargs: Any,
     ) -> asyncio.Task[Any]:
-        task = _Task(coro, loop=loop, **kwargs)
-        _born[task] = time.monotonic()
+        if context is None:
+            context = contextvars.copy_context()
+        task = _Task(coro, loop=loop, context=context, **kwargs)
+        task.arunner_born = time.monotonic()
+        task.arunner_context = context
         return task
 
-    loop.set_task_factory(timed_task_factory)
+    loop.set_task_factory(recording_task_factory)
 
 
 class _Task(asyncio.Task):  # type: ignore[type-arg]
-    """asyncio's Task, keeping its default name when given none.
+    """asyncio's Task, with its creation time and context kept for the table.
 
-    With a task factory set, CPython 3.13.0's ``loop.create_task`` calls
-    ``task.set_name(None)`` and every unnamed task would be called "None".
+    It also keeps its default name when given none: with a task factory
+    set, CPython 3.13.0's ``loop.create_task`` calls ``task.set_name(None)``
+    and every unnamed task would be called "None".
     """
 
-    __slots__ = ()
+    __slots__ = ("arunner_born", "arunner_context")
+
+    arunner_born: float
+    arunner_context: contextvars.Context
 
     def set_name(self, value: object) -> None:
         if value is not None:
             super().set_name(value)
 
 
+def _born(task: asyncio.Task[Any]) -> float:
+    """When the task was created; -1 for a task of another factory (oldest)."""
+    born: float = getattr(task, "arunner_born", -1.0)
+    return born
+
+
+def _origin_of(task: asyncio.Task[Any]) -> int | None:
+    context: contextvars.Context | None = getattr(task, "arunner_context", None)
+    return None if context is None else context.get(origin)
+
+
+def mark_own(coro: Coroutine[Any, Any, Any]) -> None:
+    """Mark ``coro`` as arunner's own: the task that runs it is never listed."""
+    _own.add(coro)
+
+
+def _is_own(task: asyncio.Task[Any]) -> bool:
+    return task.get_coro() in _own
+
+
 @dataclass(frozen=True)
 class TaskInfo:
-    """One live task: its name, state, age in seconds and where it waits."""
+    """One live task: its name, state, age in seconds and where it waits.
+
+    ``origin`` is the number of the cell that started it.  ``depth`` is 0
+    for a task that no listed task awaits, 1 for a task that such a task
+    awaits, and so on; a snapshot lists each task right after its awaiter.
+    """
 
     name: str
     state: str
     age: float | None
     where: str
+    origin: int | None = None
+    depth: int = 0
 
 
-def snapshot() -> list[TaskInfo]:
-    """List the running loop's other tasks, oldest first.
+def _user_tasks() -> list[asyncio.Task[Any]]:
+    """The running loop's tasks that the user's code started."""
+    return [t for t in asyncio.all_tasks() if not _is_own(t)]
 
-    Call it on the loop's own thread (``Runner.call_soon`` does that).
+
+def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
+    """List the running loop's user tasks, oldest first, each awaited task
+    right under the task that awaits it.
+
+    Call it on the loop's own thread (``Runner.call`` does that).
+    ``cell_of`` names the cells that code comes from.
     """
-    me = asyncio.current_task()
     now = time.monotonic()
-    tasks = [t for t in asyncio.all_tasks() if t is not me]
-    infos = [
-        TaskInfo(
-            name=task.get_name(),
-            state=_state(task),
-            age=None if task not in _born else now - _born[task],
-            where=_suspended_at(task),
-        )
-        for task in tasks
-    ]
-    return sorted(infos, key=lambda i: -1.0 if i.age is None else -i.age)
+    tasks = sorted(_user_tasks(), key=_born)
+    listed = set(tasks)
+    tops: list[asyncio.Task[Any]] = []
+    children: dict[asyncio.Task[Any], list[asyncio.Task[Any]]] = {}
+    for task in tasks:  # oldest first, so every list of children is too
+        parent = awaiter(task)
+        if parent in listed:
+            children.setdefault(parent, []).append(task)
+        else:
+            tops.append(task)
+    infos: list[TaskInfo] = []
+    placed: set[asyncio.Task[Any]] = set()
+    # Tasks waiting for each other in a cycle have no top: they come last.
+    for top in [*tops, *tasks]:
+        stack = [(top, 0)]
+        while stack:
+            task, depth = stack.pop()
+            if task in placed:
+                continue
+            placed.add(task)
+            born = _born(task)
+            infos.append(
+                TaskInfo(
+                    name=task.get_name(),
+                    state=_state(task),
+                    age=None if born < 0 else now - born,
+                    where=_suspended_at(task, cell_of),
+                    origin=_origin_of(task),
+                    depth=depth,
+                )
+            )
+            stack += [(child, depth + 1) for child in reversed(children.get(task, ()))]
+    return infos
 
 
-def cancel_tasks(name: str) -> list[str]:
-    """Cancel the loop's tasks called ``name`` (or "all"); return their names.
+def _chosen(target: str) -> Callable[[asyncio.Task[Any]], bool]:
+    """Which tasks ``target`` names: "all", a cell ("In[4]") or a task name."""
+    if target == "all":
+        return lambda task: True
+    number = parse_cell_label(target)
+    if number is not None:
+        return lambda task: _origin_of(task) == number
+    return lambda task: task.get_name() == target
 
-    Call it on the loop's own thread.  The caller's own task is spared.
+
+def cancel_tasks(target: str) -> list[str]:
+    """Cancel the user's tasks that ``target`` names (see ``_chosen``).
+
+    Returns their names.  Call it on the loop's own thread.  The caller's
+    own task is spared.
     """
     me = asyncio.current_task()
-    chosen = [
-        t
-        for t in asyncio.all_tasks()
-        if t is not me and (name == "all" or t.get_name() == name)
-    ]
-    for task in chosen:
+    chosen = _chosen(target)
+    cancelled = [t for t in _user_tasks() if t is not me and chosen(t)]
+    for task in cancelled:
         task.cancel()
-    return sorted(t.get_name() for t in chosen)
+    return sorted(t.get_name() for t in cancelled)
+
+
+def named(name: str) -> list[int | None]:
+    """The cells that started the live user tasks called ``name``.
+
+    Call it on the loop's own thread.
+    """
+    return [_origin_of(t) for t in _user_tasks() if t.get_name() == name]
+
+
+async def replace_tasks(name: str, timeout: float) -> list[str]:
+    """Cancel the user's tasks called ``name`` and wait for their cleanup.
+
+    Waits at most ``timeout`` seconds; returns the names of the tasks
+    still running then.
+    """
+    tasks = [t for t in _user_tasks() if t.get_name() == name]
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return []
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    return sorted(t.get_name() for t in pending)
 
 
 def describe_task(task: asyncio.Task[Any], thread_id: int | None = None) -> str:
@@ -160,9 +277,10 @@ def _state(task: asyncio.Task[Any]) -> str:
     return "cancelling" if task.cancelling() else "pending"
 
 
-def _suspended_at(task: asyncio.Task[Any]) -> str:
+def _suspended_at(task: asyncio.Task[Any], cell_of: CellOf | None) -> str:
     """Where the task waits: the innermost frame of its ``await`` chain that
-    is the user's (``sleep`` in asyncio's tasks.py says nothing useful)."""
+    is the user's (``sleep`` in asyncio's tasks.py says nothing useful), by
+    its cell and line where ``cell_of`` knows the file."""
     frames = _await_chain(task.get_coro())
     if not frames:
         return "-"
@@ -171,7 +289,11 @@ def _suspended_at(task: asyncio.Task[Any]) -> str:
         frames[-1],
     )
     code = frame.f_code
-    return f"{code.co_name} ({code.co_filename}:{frame.f_lineno})"
+    cell = None if cell_of is None else cell_of(code.co_filename)
+    if cell is None:
+        return f"{code.co_name} ({code.co_filename}:{frame.f_lineno})"
+    place = f"{cell_label(cell)}, line {frame.f_lineno}"
+    return place if code.co_name == "<module>" else f"{code.co_name} ({place})"
 
 
 def _await_chain(awaitable: object) -> list[FrameType]:
@@ -202,33 +324,58 @@ def _age(seconds: float | None) -> str:
 
 
 class TaskTable:
-    """The task listing shown by ``%arun --tasks``: text or an HTML table."""
+    """The task listing of ``%arun --tasks`` and the monitor: text or HTML.
 
-    _columns = ("name", "state", "age", "suspended at")
+    A task awaited by another is indented under it.  ``caption`` says what
+    the table is (the monitor says whether it is live); ``limit`` caps the
+    rows shown, the rest counted in a last line, so that a live view of a
+    thousand tasks stays cheap to send and to read.
+    """
 
-    def __init__(self, tasks: Iterable[TaskInfo]) -> None:
+    _columns = ("name", "state", "age", "started in", "suspended at")
+
+    def __init__(
+        self,
+        tasks: Iterable[TaskInfo],
+        *,
+        caption: str = "",
+        limit: int | None = None,
+    ) -> None:
         self.tasks = list(tasks)
+        self.caption = caption
+        self.limit = limit
 
-    def _rows(self) -> list[tuple[str, str, str, str]]:
-        return [(t.name, t.state, _age(t.age), t.where) for t in self.tasks]
+    def _rows(self, indent: str) -> list[tuple[str, ...]]:
+        return [
+            (
+                f"{indent * (t.depth - 1)}\u2514 {t.name}" if t.depth else t.name,
+                t.state,
+                _age(t.age),
+                "-" if t.origin is None else cell_label(t.origin),
+                t.where,
+            )
+            for t in self.tasks[: self.limit]
+        ]
+
+    def _more(self) -> str:
+        hidden = len(self.tasks) - len(self.tasks[: self.limit])
+        return (
+            f"... and {hidden} more (%arun --tasks lists every one)" if hidden else ""
+        )
 
     def __len__(self) -> int:
         return len(self.tasks)
 
     def __str__(self) -> str:
+        lines = [self.caption] if self.caption else []
         if not self.tasks:
-            return "no live tasks"
-        rows = [self._columns, *self._rows()]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines = [
-            "  ".join(
-                cell.ljust(width) for cell, width in zip(row, widths, strict=False)
-            )
-            + "  "
-            + row[3]
-            for row in rows
-        ]
-        return "\n".join(line.rstrip() for line in lines)
+            return "\n".join([*lines, "no live tasks"])
+        rows = [self._columns, *self._rows("  ")]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:  # the last column, the longest, is not padded
+            padded = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+            lines.append("  ".join([*padded, row[-1]]).rstrip())
+        return "\n".join([*lines, self._more()]).rstrip()
 
     __repr__ = __str__
 
@@ -236,14 +383,22 @@ class TaskTable:
         printer.text(str(self))
 
     def _repr_html_(self) -> str:
+        caption = (
+            f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        )
         if not self.tasks:
-            return "<p>no live tasks</p>"
+            lines = (
+                [self.caption, "no live tasks"] if self.caption else ["no live tasks"]
+            )
+            return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self._columns)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-            for row in self._rows()
+            for row in self._rows("\u00a0\u00a0")
         )
+        more = self._more()
+        foot = f"<p>{html.escape(more)}</p>" if more else ""
         return (
-            '<table class="arunner-tasks">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f'<table class="arunner-tasks">{caption}'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
         )

@@ -30,6 +30,16 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, TraitError, Unicode, observe, validate
 
+from arunner._actions import (
+    ActionError,
+    cancel,
+    make_room,
+    monitor_off,
+    monitor_on,
+    restart,
+    status,
+    task_table,
+)
 from arunner._cell import (
     compile_cell,
     compile_expression,
@@ -40,10 +50,12 @@ from arunner._cell import (
 )
 from arunner._commpump import CommPump
 from arunner._contextsync import ContextSync, Exchange
+from arunner._monitor import Monitor, Publish
 from arunner._options import OptionError, defaults, split_options, with_usage
+from arunner._origins import from_cell, origin
 from arunner._routing import capture_route, routing_variables
 from arunner._sync import run_sync
-from arunner._tasks import TaskTable, cancel_tasks
+from arunner._tasks import TaskTable
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
 
 __all__ = [
@@ -60,6 +72,7 @@ Usage:
   %%arun                run the whole cell as one coroutine (top-level await)
   %arun -b EXPR         start EXPR in the background and return a handle
   %arun --tasks         list the runner's live tasks
+  %arun --monitor       the same table, kept up to date in this cell's output
   %arun --status        show the engine, loop and thread
 Type %arun? for every option."""
 
@@ -181,9 +194,29 @@ class _AutoAwaitRouter:
             transforms.remove(self)
 
 
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Show an action's refusal the way IPython shows a misused magic."""
+    try:
+        yield
+    except ActionError as error:
+        raise UsageError(str(error)) from None
+
+
+def _show_live(table: TaskTable) -> Publish:
+    """Display ``table`` under a display id; return what replaces it in place."""
+    from IPython.display import display
+
+    handle = display(table, display_id=True)
+    return cast("Publish", handle.update)
+
+
 @magics_class
 class ARunMagics(Magics):
     """Runs coroutines and cells on one persistent asyncio runner per shell."""
+
+    #: The live task monitor (--monitor), once one was started.
+    _monitor: Monitor | None = None
 
     mode = Enum(
         (*MODES,),
@@ -384,6 +417,13 @@ class ARunMagics(Magics):
     )
     @argument("-n", "--name", help="Name of the background task (with -b).")
     @argument(
+        "--replace",
+        action="store_true",
+        help="""With -b -n NAME: cancel the live task called NAME, wait for its
+        cleanup, then start this one (without it, a second live task of that
+        name is refused).""",
+    )
+    @argument(
         "--sync",
         action="store_true",
         help="""Run the code as plain synchronous Python in a worker thread where
@@ -397,7 +437,19 @@ class ARunMagics(Magics):
         help="List the runner's live tasks: name, state, age, where each waits.",
     )
     @argument(
-        "--cancel", metavar="NAME|all", help="Cancel the task(s) called NAME, or all."
+        "--cancel",
+        metavar="NAME|In[N]|all",
+        help="Cancel the task(s) called NAME, those cell In[N] started, or all.",
+    )
+    @argument(
+        "--monitor",
+        nargs="?",
+        const="on",
+        choices=("on", "off"),
+        help="""Show the task table in this cell's output and keep it up to date
+        from the runner, about once a second while anything changes, until
+        --monitor off (or a restart). A notebook feature: a terminal shows the
+        table once.""",
     )
     @argument(
         "--status",
@@ -439,8 +491,9 @@ class ARunMagics(Magics):
                 )
             if self._action(options) is not None:
                 raise UsageError(
-                    "--tasks, --status, --cancel, --auto and --restart belong to the "
-                    "line magic: write them as '%arun --tasks' in a cell of their own"
+                    "--tasks, --status, --cancel, --monitor, --auto and --restart "
+                    "belong to the line magic: write them as '%arun --tasks' in a "
+                    "cell of their own"
                 )
             return self._run(self._cell_coroutine(line, cell, options.sync), options)
         action = self._action(options)
@@ -482,11 +535,13 @@ class ARunMagics(Magics):
             raise UsageError("--name names a background task: use it with -b")
         return options, code.strip()
 
-    @staticmethod
-    def _action(options: argparse.Namespace) -> str | None:
+    def _action(self, options: argparse.Namespace) -> str | None:
+        """The action the options ask for, if any; before a named background
+        task, make room for it (a live task of that name is refused or,
+        with --replace, replaced)."""
         chosen = [
             name
-            for name in ("tasks", "status", "restart", "cancel", "auto")
+            for name in ("tasks", "status", "restart", "cancel", "monitor", "auto")
             if getattr(options, name) not in (None, False)
         ]
         if len(chosen) > 1:
@@ -495,6 +550,13 @@ class ARunMagics(Magics):
             raise UsageError(
                 f"--{chosen[0]} cannot be combined with -b, --sync or --timeout"
             )
+        if options.replace and options.name is None:
+            raise UsageError(
+                "--replace replaces a named background task: use it with -b -n NAME"
+            )
+        if options.name is not None:
+            with _usage_errors():
+                make_room(self._runner, options.name, replace=options.replace)
         return chosen[0] if chosen else None
 
     # -- running code ------------------------------------------------------------------
@@ -604,7 +666,7 @@ class ARunMagics(Magics):
         __tracebackhide__ = True
         runner = self.runner
         exchange = self._exchange(runner)
-        main = in_cell(coroutine, capture_route(self.shell), options.timeout, exchange)
+        main = in_cell(coroutine, self._cell_route(), options.timeout, exchange)
         try:
             if options.background:
                 # The task sees the plain cells' changes; its own stay its own.
@@ -628,51 +690,48 @@ class ARunMagics(Magics):
         if threading.get_ident() != self._shell_thread:
             return None
         return self._context_sync.exchange(
-            runner.context, routing_variables(self.shell)
+            runner.context, routing_variables(self.shell) | {origin}
         )
 
     # -- actions -------------------------------------------------------------------
 
+    def _cell_route(self) -> Callable[[], None]:
+        """What a main task started by this cell runs first, in its context:
+        the cell's number as the origin of its tasks, and its output route."""
+        return from_cell(self._cell_number(), capture_route(self.shell))
+
+    def _cell_of(self, filename: str) -> int | None:
+        """The cell a code file holds: IPython's own record, which tracebacks
+        use for "Cell In[N]"."""
+        shell = self.shell
+        assert shell is not None
+        cells: dict[str, int] = getattr(shell.compile, "_filename_map", {})
+        return cells.get(filename)
+
     def _do_tasks(self, options: argparse.Namespace) -> TaskTable:
-        runner = self._runner
-        if runner is None or runner.engine is None:
-            return TaskTable([])
-        return TaskTable(runner.tasks())
+        return task_table(self._runner, self._cell_of)
 
     def _do_status(self, options: argparse.Namespace) -> None:
-        runner = self._runner
-        lines = [f"mode:             {self.mode}"]
-        if runner is None or runner.engine is None:
-            lines.append("engine:           not started (starts on first use)")
-        else:
-            loop = runner.get_loop()
-            thread = runner.thread
-            lines += [
-                f"engine:           {runner.engine}",
-                f"loop:             {type(loop).__module__}.{type(loop).__qualname__}",
-                f"thread:           {thread.name if thread else 'the calling thread'}",
-                f"debug:            {loop.get_debug()}",
-                f"tasks:            {len(runner.tasks())}",
-            ]
-        lines.append(f"shutdown timeout: {self.shutdown_timeout:g} s")
-        print("\n".join(lines))
+        print(status(self._runner, self.mode, self.shutdown_timeout))
 
     def _do_cancel(self, options: argparse.Namespace) -> None:
-        runner = self._runner
-        started = runner is not None and runner.engine is not None
-        cancelled = (
-            runner.call(functools.partial(cancel_tasks, options.cancel))
-            if runner is not None and started
-            else []
+        with _usage_errors():
+            print(cancel(self._runner, options.cancel))
+
+    def _do_monitor(self, options: argparse.Namespace) -> None:
+        if options.monitor == "off":
+            print(monitor_off(self._monitor))
+            self._monitor = None
+            return
+        in_a_kernel = getattr(self.shell, "kernel", None) is not None
+        self._monitor = monitor_on(
+            self._monitor,
+            self.runner,
+            cell=self._cell_number(),
+            cell_of=self._cell_of,
+            show=_show_live if in_a_kernel else None,
+            route=self._cell_route(),
         )
-        if not cancelled:
-            live = runner.tasks() if runner is not None and started else []
-            names = ", ".join(t.name for t in live) or "none"
-            raise UsageError(
-                f"no live task is called {options.cancel!r} (live tasks: {names}); "
-                "see %arun --tasks, or use --cancel all"
-            )
-        print(f"cancelled {len(cancelled)} task(s): {', '.join(cancelled)}")
 
     def _do_auto(self, options: argparse.Namespace) -> None:
         self.autoawait = options.auto == "on"
@@ -684,25 +743,7 @@ class ARunMagics(Magics):
     def _do_restart(self, options: argparse.Namespace) -> None:
         runner = self._runner
         self._refuse_inside(runner, "%arun --restart")
-        try:
-            cancelled = self.close()
-        except KeyboardInterrupt:
-            if runner is not None and runner.closed:
-                print(
-                    "interrupted while restarting: the old runner is closed (its "
-                    "tasks' cleanup had its turn; a warning names any that did not "
-                    "finish); a fresh runner starts at the next call"
-                )
-            else:
-                print("interrupted before the restart began: the runner is untouched")
-            raise
-        if cancelled:
-            print(
-                f"restarted the runner; cancelled {len(cancelled)} pending "
-                f"task(s): {', '.join(cancelled)}"
-            )
-        else:
-            print("restarted the runner; no tasks were pending")
+        print(restart(runner, self.close))
 
 
 # -- the extension -----------------------------------------------------------------

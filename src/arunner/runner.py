@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 from arunner._inline import InlineEngine
 from arunner._interrupt import WAIT_SLICE, InterruptScope
 from arunner._loop import Closing, LoopFactory, ShouldAbandon
-from arunner._tasks import TaskInfo, snapshot
+from arunner._tasks import CellOf, TaskInfo, mark_own, snapshot
 from arunner._thread import ThreadEngine
 
 __all__ = [
@@ -223,6 +223,7 @@ class Runner:
             main = cast("Coroutine[Any, Any, T]", coro)  # the fast path
         else:
             main = _as_coroutine(coro, engine.loop)
+        mark_own(main)  # the run's main task wraps the caller's code: not listed
         return engine.run(main, engine.context if context is None else context)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -295,12 +296,16 @@ class Runner:
             raise
         return BackgroundTask(self, task)
 
-    def tasks(self) -> list[TaskInfo]:
-        """The runner's live tasks, oldest first: name, state, age, where.
+    def tasks(self, cell_of: CellOf | None = None) -> list[TaskInfo]:
+        """The tasks the runner's code started, oldest first, each awaited
+        task right after the task awaiting it: name, state, age, where it
+        waits, the cell that started it.
 
+        The main tasks of ``run`` calls are the runner's own and not listed.
+        ``cell_of`` maps a code file name to the cell it holds, if any.
         Taken on the loop's own thread, so it waits for the loop like a run.
         """
-        return self.call(snapshot)
+        return self.call(functools.partial(snapshot, cell_of))
 
     def call(self, function: Callable[[], T]) -> T:
         """Call ``function`` on the runner's loop thread and return its result.

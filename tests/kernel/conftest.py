@@ -34,6 +34,8 @@ class Reply:
     msg_id: str
     outputs: list[dict[str, Any]] = field(default_factory=list)
     status: str = ""
+    #: the cell's In[N], from the kernel's reply
+    execution_count: int | None = None
     interrupted_at: float | None = None
     idle_at: float = 0.0
     prompts: list[str] = field(default_factory=list)
@@ -121,6 +123,9 @@ class Kernel:
         #: iopub messages whose parent was not the request being awaited,
         #: keyed by that parent's msg_id (output of background tasks).
         self.elsewhere: dict[str, list[dict[str, Any]]] = {}
+        #: every update_display_data message, whatever its parent: a
+        #: frontend updates a display id wherever it is shown.
+        self.display_updates: list[dict[str, Any]] = []
 
     def execute(
         self,
@@ -151,6 +156,8 @@ class Kernel:
             msg = self._next_iopub(deadline, code, poll=0.05 if unanswered else None)
             if msg is None:
                 continue
+            if msg["msg_type"] == "update_display_data":
+                self.display_updates.append(msg)
             if msg["parent_header"].get("msg_id") != reply.msg_id:
                 self.elsewhere.setdefault(
                     msg["parent_header"].get("msg_id"), []
@@ -170,7 +177,9 @@ class Kernel:
                 if interrupt_on is not None and interrupt_on in printed:
                     interrupt_on = None
                     reply.interrupted_at = self._interrupt(interrupts, gap, delay)
-        reply.status = self._shell_reply(reply.msg_id)["content"]["status"]
+        content = self._shell_reply(reply.msg_id)["content"]
+        reply.status = content["status"]
+        reply.execution_count = content.get("execution_count")
         return reply
 
     def _next_iopub(
@@ -260,19 +269,57 @@ class Kernel:
         timeout: float,
     ) -> list[dict[str, Any]]:
         """Collect iopub messages by parent until those of ``msg_id`` are ``done``."""
+        self._collect_until(
+            lambda: done(self.elsewhere.get(msg_id, [])),
+            lambda: failure(self.elsewhere.get(msg_id, [])),
+            timeout,
+        )
+        return self.elsewhere.get(msg_id, [])
+
+    def _collect_until(
+        self, done: Callable[[], bool], failure: Callable[[], str], timeout: float
+    ) -> None:
+        """Read iopub messages, filed by parent, until ``done()``."""
         deadline = time.monotonic() + timeout
-        while True:
-            messages = self.elsewhere.get(msg_id, [])
-            if done(messages):
-                return messages
+        while not done():
             if time.monotonic() > deadline:
-                raise TimeoutError(failure(messages))
+                raise TimeoutError(failure())
             try:
                 msg = self.client.get_iopub_msg(timeout=0.5)
             except queue.Empty:
                 continue
             parent = msg["parent_header"].get("msg_id")
             self.elsewhere.setdefault(parent, []).append(msg)
+            if msg["msg_type"] == "update_display_data":
+                self.display_updates.append(msg)
+
+    def wait_display_update(
+        self, display_id: str, text: str, timeout: float = PATIENCE
+    ) -> dict[str, Any]:
+        """Wait for an update of the display ``display_id`` whose text has ``text``."""
+
+        def update() -> dict[str, Any] | None:
+            return next(
+                (
+                    m
+                    for m in self.display_updates
+                    if m["content"]["transient"].get("display_id") == display_id
+                    and text in m["content"]["data"]["text/plain"]
+                ),
+                None,
+            )
+
+        self._collect_until(
+            lambda: update() is not None,
+            lambda: (
+                f"no update of display {display_id} showed {text!r}; updates: "
+                f"{[m['content']['data']['text/plain'] for m in self.display_updates]}"
+            ),
+            timeout,
+        )
+        found = update()
+        assert found is not None
+        return found
 
     def send(self, code: str, *, subshell_id: str | None = None) -> str:
         """Send an execute request without waiting for it; return its msg_id.

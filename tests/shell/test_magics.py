@@ -397,8 +397,9 @@ def test_a_flag_cluster_may_end_in_the_timeout(ready: Shell, options: str) -> No
 
 
 OPTIONS_USAGE = (
-    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--sync] [--tasks] "
-    "[--cancel NAME|all] [--status] [--auto {on,off}] [--restart] [EXPR]  "
+    "usage: %arun [-t SECONDS] [-b] [-n NAME] [--replace] [--sync] [--tasks] "
+    "[--cancel NAME|In[N]|all] [--monitor [{on,off}]] [--status] "
+    "[--auto {on,off}] [--restart] [EXPR]  "
     "(options first; %arun? explains each)"
 )
 
@@ -432,11 +433,28 @@ def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
     table = ready.ok("%arun --tasks")
     assert len(table) == 1
     text = str(table)
-    assert text.splitlines()[0].split() == ["name", "state", "age", "suspended", "at"]
-    assert "sleeper" in text
-    assert "pending" in text
-    assert "poll (" in text  # the user's line, not asyncio's sleep
-    assert ":3)" in text
+    header, row = text.splitlines()
+    assert header.split() == [
+        "name",
+        "state",
+        "age",
+        "started",
+        "in",
+        "suspended",
+        "at",
+    ]
+    started = ready.ip.execution_count - 2  # the %arun -b cell
+    # The user's line, named by its cell, not asyncio's sleep or a cache file.
+    assert row.split() == [
+        "sleeper",
+        "pending",
+        *row.split()[2:4],
+        f"In[{started}]",
+        "poll",
+        f"(In[{started - 1}],",
+        "line",
+        "3)",
+    ]
     assert '<table class="arunner-tasks">' in table._repr_html_()
     assert "<td>sleeper</td>" in table._repr_html_()
 

@@ -1,0 +1,173 @@
+"""Who awaits whom, the task table's rows and the monitor, on a real runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+import arunner
+from arunner._monitor import Monitor
+from arunner._tasks import TaskInfo, TaskTable
+
+
+async def parked() -> None:
+    await asyncio.sleep(60)
+
+
+@pytest.fixture
+def runner() -> Iterator[arunner.Runner]:
+    with arunner.Runner(mode="thread") as runner:
+        yield runner
+
+
+def tree(runner: arunner.Runner) -> list[tuple[int, str]]:
+    return [(t.depth, t.name) for t in runner.tasks()]
+
+
+def started(
+    runner: arunner.Runner, **parents: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """Start one task per keyword, then let them reach their first await."""
+
+    async def start() -> None:
+        tasks = [asyncio.create_task(make(), name=n) for n, make in parents.items()]
+        for _ in range(5):  # loop turns: each task and child reaches its await
+            await asyncio.sleep(0)
+        assert not any(task.done() for task in tasks)
+
+    runner.run(start())
+
+
+def child(name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(parked(), name=name)
+
+
+async def awaits_a_task() -> None:
+    await child("awaited")
+
+
+async def gathers() -> None:
+    await asyncio.gather(child("a"), asyncio.gather(child("b"), child("c")))
+
+
+async def groups() -> None:
+    async with asyncio.TaskGroup() as group:
+        group.create_task(parked(), name="member")
+        await asyncio.sleep(60)  # the body still runs: members are nested already
+
+
+async def shields() -> None:
+    await asyncio.shield(child("shielded"))
+
+
+async def waits() -> None:
+    await asyncio.wait([child("waited")])
+
+
+async def waits_for() -> None:
+    await asyncio.wait_for(child("waited-for"), 60)
+
+
+@pytest.mark.parametrize(
+    ("parent", "children"),
+    [
+        (awaits_a_task, ["awaited"]),
+        (gathers, ["a", "b", "c"]),
+        (groups, ["member"]),
+        (shields, ["shielded"]),
+        (waits, ["waited"]),
+        (waits_for, ["waited-for"]),
+    ],
+)
+def test_an_awaited_task_is_listed_under_the_task_awaiting_it(
+    runner: arunner.Runner,
+    parent: Callable[[], Coroutine[Any, Any, None]],
+    children: list[str],
+) -> None:
+    started(runner, alone=parked, parent=parent)
+    assert tree(runner) == [(0, "alone"), (0, "parent"), *((1, c) for c in children)]
+
+
+def test_nesting_goes_as_deep_as_the_awaits(runner: arunner.Runner) -> None:
+    async def middle() -> None:
+        await child("leaf")
+
+    async def top() -> None:
+        await asyncio.create_task(middle(), name="middle")
+
+    started(runner, top=top)
+    assert tree(runner) == [(0, "top"), (1, "middle"), (2, "leaf")]
+
+
+def test_a_task_awaited_from_outside_the_loop_stays_at_the_top(
+    runner: arunner.Runner,
+) -> None:
+    handle = runner.start(parked(), name="from-outside")
+    with pytest.raises(TimeoutError):
+        handle.result(timeout=0.01)  # a done callback, but no task, waits
+    assert tree(runner) == [(0, "from-outside")]
+
+
+def info(name: str, depth: int = 0) -> TaskInfo:
+    return TaskInfo(name, "pending", 1.0, "-", origin=3, depth=depth)
+
+
+def test_the_table_indents_nested_tasks_in_text_and_html() -> None:
+    table = TaskTable([info("parent"), info("child", 1), info("grandchild", 2)])
+    widest = len("  \u2514 grandchild")
+    names = [line[:widest].rstrip() for line in str(table).splitlines()[1:]]
+    assert names == ["parent", "\u2514 child", "  \u2514 grandchild"]
+    assert "<td>\u00a0\u00a0\u2514 grandchild</td><td>pending</td>" in (
+        table._repr_html_()
+    )
+    assert "<td>In[3]</td>" in table._repr_html_()
+
+
+def test_a_limited_table_counts_the_rows_it_leaves_out() -> None:
+    table = TaskTable([info(f"t{i}") for i in range(5)], caption="seen", limit=2)
+    lines = str(table).splitlines()
+    assert lines[0] == "seen"
+    assert [line.split()[0] for line in lines[2:4]] == ["t0", "t1"]
+    assert lines[4] == "... and 3 more (%arun --tasks lists every one)"
+    assert "<caption>seen</caption>" in table._repr_html_()
+    assert len(table) == 5
+
+
+def test_the_monitor_publishes_changes_only_and_stops_once(
+    runner: arunner.Runner,
+) -> None:
+    published: list[TaskTable] = []
+    monitor = Monitor(runner, 7, None)
+    assert len(monitor.view()) == 0
+    monitor.start(published.append, None)
+    assert monitor.running
+    assert runner.tasks() == []  # its own task is never listed
+    assert not runner.call(monitor.refresh)  # nothing changed
+    handle = runner.start(parked(), name="appeared")
+    assert runner.call(monitor.refresh)
+    assert [t.name for t in published[-1].tasks] == ["appeared"]
+    assert "live task monitor of In[7]" in published[-1].caption
+    assert not runner.call(monitor.refresh)  # older, but the same
+    handle.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        handle.result(timeout=5)
+    assert runner.call(monitor.refresh)
+    assert published[-1].tasks == []
+    assert monitor.stop()
+    assert "stopped" in published[-1].caption
+    assert not monitor.running
+    assert not monitor.stop()
+
+
+def test_closing_the_runner_stops_the_monitor() -> None:
+    published: list[TaskTable] = []
+    with arunner.Runner(mode="thread") as runner:
+        monitor = Monitor(runner, 1, None)
+        monitor.view()
+        monitor.start(published.append, None)
+    assert not monitor.running
+    assert "stopped" in published[-1].caption
+    assert not monitor.stop()
