@@ -12,17 +12,24 @@ kernel's ``_shell_parent`` variables cover those.  ipykernel 6.29 keeps
 them global, which points at the running cell anyway.
 
 Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
+
+This is the one module that touches ipykernel's internals, each behind a
+check that it is there: the ContextVars above, and the list of the
+kernel's own files that ipykernel 7's debugger leaves out of the call
+stacks it shows (``hide_from_debugger``).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import glob
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["capture_route"]
+__all__ = ["capture_route", "hide_from_debugger"]
 
 #: ipykernel 7's ContextVars on the kernel that say which request is running.
 _KERNEL_VARIABLES = ("_shell_parent", "_shell_parent_ident")
@@ -63,3 +70,20 @@ def capture_route(shell: Any) -> Callable[[], None] | None:
             step()
 
     return route
+
+
+def hide_from_debugger(shell: Any) -> None:
+    """Leave arunner's frames out of the call stacks ipykernel's debugger shows.
+
+    A breakpoint in a cell stops on the runner's loop thread, under the
+    frames that run the cell there, arunner's; ipykernel 7 leaves its own
+    frames out by passing the files of the modules it had loaded at start
+    (``Debugger.kernel_modules``) to debugpy as rules when a frontend
+    attaches, so arunner's files join that list.  ipykernel 6 keeps no such
+    list, and cuts every stack below the cell's frame instead.
+    """
+    debugger = getattr(getattr(shell, "kernel", None), "debugger", None)
+    hidden = getattr(debugger, "kernel_modules", None)
+    if isinstance(hidden, list):
+        package = os.path.dirname(os.path.abspath(__file__))
+        hidden += sorted(set(glob.glob(os.path.join(package, "*.py"))) - set(hidden))
