@@ -9,7 +9,10 @@ has finished.  ipykernel 7 also keeps the display hooks and the kernel's
 own record of the request (used by ``input()``, ``getpass()`` and comms
 such as ipywidgets) in ContextVars; ``shell.set_thread_parent`` and the
 kernel's ``_shell_parent`` variables cover those.  ipykernel 6.29 keeps
-them global, which points at the running cell anyway.
+them global, which points at the running cell anyway.  Before 6.29 the
+streams keep one parent header for every thread, the latest cell's: a
+task's output goes there, and only replacing the kernel's streams would
+change that, which arunner does not do.
 
 Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
 

@@ -795,7 +795,7 @@ class ARunMagics(Magics):
         """The In[N] of the running cell, so tracebacks say "Cell In[N]".
 
         IPython 9 advances ``execution_count`` before running a cell and
-        IPython 8 after; the running cell's result knows its own number.
+        IPython 7 and 8 after; the running cell's result knows its own number.
         """
         shell = self.shell
         assert shell is not None

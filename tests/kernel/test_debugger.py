@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.kernel.cells import cell_lines
 from tests.kernel.conftest import PATIENCE, Kernel
 
 pytestmark = pytest.mark.kernel
@@ -83,7 +84,7 @@ def test_the_error_shows_and_debugs_the_cell_as_typed(
     # The traceback starts at the cell's own line, numbered as typed, not
     # at a run_cell_magic('arun', ...) line that nobody wrote.
     assert "run_cell_magic" not in shown
-    assert re.search(rf"Cell In\[\d+\], line {line}\n", shown), shown
+    assert cell_lines(shown) == [line], shown
     assert f"----> {line} 1/0" in shown
     debug = nb.execute("%debug", answers=["ll", "q"])
     listed = _plain(debug.stdout)
