@@ -2,7 +2,7 @@
 
 Sessions:
   lint                        ruff format --check, ruff check, mypy --strict
-  tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal; every 3.11+
+  tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal, clients
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
   tests-3.11-ipykernel6.17    the same on ipykernel 6.17 + IPython 7.34 (Python 3.11)
   docs                        mkdocs build --strict: the documentation site
@@ -52,6 +52,7 @@ MATRIX_TIERS = [
     "tests/shell",
     "tests/kernel",
     "tests/terminal",
+    "tests/clients",
 ]
 
 
@@ -119,8 +120,8 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
         pytest(session, *MATRIX_TIERS)
 
     tests.__doc__ = (
-        f"Unit, conformance, shell, kernel and terminal tiers on Python {version}, "
-        f"{flavour}."
+        "Unit, conformance, shell, kernel, terminal and client tiers on "
+        f"Python {version}, {flavour}."
     )
     nox.session(name=f"tests-{version}-{flavour}", python=python)(tests)
 
