@@ -7,7 +7,7 @@ Sessions:
   tests-3.11-ipykernel6.17    the same on ipykernel 6.17 + IPython 7.34 (Python 3.11)
   docs                        mkdocs build --strict: the documentation site
   notebooks                   each notebook run in a fresh kernel, outputs checked
-  browser                     JupyterLab in headless Chromium (Playwright)
+  browser                     JupyterLab, Notebook 7 in headless Chromium (Playwright)
   demo                        the tour (``scripts/dev.py demo``); not part of ``test``
   reliability                 interrupts, blocking code, shutdown, bad input, soak
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
@@ -164,7 +164,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[OLDEST])
 def browser(session: nox.Session) -> None:
-    """JupyterLab in Debian's headless Chromium: the stop button, restart, output.
+    """JupyterLab and Notebook 7 in Debian's headless Chromium: the stop button,
+    restart, output.
 
     Chromium comes from ``apt-get install chromium`` (scripts/dev.py test
     installs it as root); without it the tests skip and say so.
