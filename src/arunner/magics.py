@@ -88,9 +88,8 @@ _IPYTHON_SYNTAX = re.compile(
 #: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
 
-#: The first line of a typed %%arun cell; IPython dedents a cell whose first
-#: line is indented, so the indentation counts for nothing.
-_ARUN_CELL_LINE = re.compile(r"\s*%%arun(\s|$)")
+#: The first line of a typed %%arun cell: the magic, then options or nothing.
+_ARUN_CELL_LINE = re.compile(r"%%arun(\s|$)")
 
 
 @dataclass(frozen=True)
@@ -108,20 +107,21 @@ def _body_line(sent: str, body: str, *, after_magic_line: bool) -> int | None:
     """The line of the cell ``sent`` that the first line of ``body`` is.
 
     IPython drops a cell's leading blank lines before it looks for a cell
-    magic, then hands the magic the lines after the magic line; an
-    autoawait-routed cell has no magic line.  None if ``body`` is not all
-    the rest of ``sent``: the magic was called some other way (from code,
-    under ``%%time``).  The line counts are compared, not the text: the
-    prompt and indentation stripping of IPython's cleanup keep every line
-    where it was.
+    magic, then hands the magic the lines after the magic line, with a
+    newline at the end; an autoawait-routed cell has no magic line.  None
+    if ``body`` is not the rest of ``sent``: the magic was called some
+    other way (from code, under ``%%time``), or for another cell (a
+    subshell's, running at the same time), or IPython's cleanup changed the
+    text (pasted prompts, an indented cell).
     """
-    lines = sent.splitlines()
+    lines = sent.splitlines(keepends=True)
     first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
     if after_magic_line:
         if first == len(lines) or not _ARUN_CELL_LINE.match(lines[first]):
             return None
         first += 1
-    return first + 1 if len(lines) - first == len(body.splitlines()) else None
+    rest = "".join(lines[first:])
+    return first + 1 if body in (rest, rest + "\n") else None
 
 
 def _frame_running_the_cell(shell: InteractiveShell) -> FrameType | None:
