@@ -2,11 +2,12 @@
 
 Sessions:
   lint                        ruff format --check, ruff check, mypy --strict
-  tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal; every 3.11+
+  tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal, clients
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
+  tests-3.11-ipykernel6.17    the same on ipykernel 6.17 + IPython 7.34 (Python 3.11)
   docs                        mkdocs build --strict: the documentation site
   notebooks                   each notebook run in a fresh kernel, outputs checked
-  browser                     JupyterLab in headless Chromium (Playwright)
+  browser                     JupyterLab, Notebook 7 in headless Chromium (Playwright)
   demo                        the tour (``scripts/dev.py demo``); not part of ``test``
   reliability                 interrupts, blocking code, shutdown, bad input, soak
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
@@ -40,6 +41,9 @@ REPORTS = ROOT / ".reports"
 KERNEL_FLAVOURS = {
     "ipykernel7": ["ipykernel>=7.4", "ipython>=9"],
     "ipykernel6": ["ipykernel>=6.29,<6.30", "ipython>=8.12,<9"],
+    # What hosted notebooks often still run: the oldest pair
+    # arunner supports, on the one Python both accept.
+    "ipykernel6.17": ["ipykernel>=6.17,<6.18", "ipython>=7.34,<7.35"],
 }
 
 #: The tiers that run on every interpreter and kernel flavour.
@@ -49,6 +53,7 @@ MATRIX_TIERS = [
     "tests/shell",
     "tests/kernel",
     "tests/terminal",
+    "tests/clients",
 ]
 
 
@@ -116,8 +121,8 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
         pytest(session, *MATRIX_TIERS)
 
     tests.__doc__ = (
-        f"Unit, conformance, shell, kernel and terminal tiers on Python {version}, "
-        f"{flavour}."
+        "Unit, conformance, shell, kernel, terminal and client tiers on "
+        f"Python {version}, {flavour}."
     )
     nox.session(name=f"tests-{version}-{flavour}", python=python)(tests)
 
@@ -125,6 +130,8 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
 for _version, _python in PYTHONS.items():
     _register_test_session(_version, _python, "ipykernel7")
 _register_test_session(OLDEST, PYTHONS[OLDEST], "ipykernel6")
+if "3.11" in PYTHONS:  # IPython 7.34 predates every later Python
+    _register_test_session("3.11", PYTHONS["3.11"], "ipykernel6.17")
 
 
 @nox.session(python=PYTHONS[OLDEST])
@@ -158,7 +165,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[OLDEST])
 def browser(session: nox.Session) -> None:
-    """JupyterLab in Debian's headless Chromium: the stop button, restart, output.
+    """JupyterLab and Notebook 7 in Debian's headless Chromium: the stop button,
+    restart, output.
 
     Chromium comes from ``apt-get install chromium`` (scripts/dev.py test
     installs it as root); without it the tests skip and say so.

@@ -25,7 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 REPORTS = ROOT / ".reports"
 TOOLS = ["nox>=2024.10", "uv>=0.5"]
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's, for the browser tests
+#: Debian packages some tests need: where each installs, and which tests.
+SYSTEM_TOOLS = {
+    "chromium": (Path("/usr/bin/chromium"), "browser"),
+    "tmux": (Path("/usr/bin/tmux"), "jupyter console"),  # a terminal that types ^C
+}
 
 
 def bin_path(name: str) -> Path:
@@ -58,28 +62,38 @@ def nox(*args: str) -> int:
     ).returncode
 
 
-def ensure_chromium() -> None:
-    """Install Debian's Chromium for the browser tests, when running as root.
+def ensure_system_tools() -> None:
+    """Install what some tests need from Debian (apt-get), when running as root.
 
-    Otherwise say how to get it; the browser tests then skip and say why.
+    Otherwise say how to get it; the tests that need it then skip and say why.
     """
-    if CHROMIUM.exists():
+    missing = {
+        package: tests
+        for package, (path, tests) in SYSTEM_TOOLS.items()
+        if not path.exists()
+    }
+    if not missing:
         return
     if os.name != "posix" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print(
-            f"{CHROMIUM} is missing, so the browser tests will skip; install it "
-            "with 'sudo apt-get install chromium'",
-            flush=True,
-        )
+        for package, tests in missing.items():
+            print(
+                f"{package} is missing, so the {tests} tests will skip; install "
+                f"it with 'sudo apt-get install {package}'",
+                flush=True,
+            )
         return
-    print("installing Chromium for the browser tests (apt-get)", flush=True)
+    print(f"installing {', '.join(missing)} for some tests (apt-get)", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in (
         ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "chromium"],
+        ["apt-get", "install", "-y", "-q", *missing],
     ):
         if subprocess.run(command, env=env, check=False).returncode != 0:
-            print("could not install Chromium: the browser tests will skip", flush=True)
+            print(
+                f"could not install {', '.join(missing)}: the tests that need "
+                "them will skip",
+                flush=True,
+            )
             return
 
 
@@ -107,7 +121,7 @@ def main(argv: list[str]) -> int:
         return nox("-s", "demo", *extra)
     for stale in REPORTS.glob("*.xml"):
         stale.unlink()
-    ensure_chromium()
+    ensure_system_tools()
     status = nox(*extra)
     counts = totals()
     print(

@@ -9,20 +9,30 @@ has finished.  ipykernel 7 also keeps the display hooks and the kernel's
 own record of the request (used by ``input()``, ``getpass()`` and comms
 such as ipywidgets) in ContextVars; ``shell.set_thread_parent`` and the
 kernel's ``_shell_parent`` variables cover those.  ipykernel 6.29 keeps
-them global, which points at the running cell anyway.
+them global, which points at the running cell anyway.  Before 6.29 the
+streams keep one parent header for every thread, the latest cell's: a
+task's output goes there, and only replacing the kernel's streams would
+change that, which arunner does not do.
 
 Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
+
+This is the one module that touches ipykernel's internals, each behind a
+check that it is there: the ContextVars above, and the list of the
+kernel's own files that ipykernel 7's debugger leaves out of the call
+stacks it shows (``hide_from_debugger``).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import glob
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["capture_route", "routing_variables"]
+__all__ = ["capture_route", "hide_from_debugger", "routing_variables"]
 
 #: ipykernel 7's ContextVars on the kernel that say which request is running.
 _KERNEL_VARIABLES = ("_shell_parent", "_shell_parent_ident")
@@ -81,3 +91,20 @@ def routing_variables(shell: Any) -> frozenset[contextvars.ContextVar[Any]]:
     sniffio = sys.modules.get("sniffio._impl")
     found.append(getattr(sniffio, "current_async_library_cvar", None))
     return frozenset(v for v in found if isinstance(v, contextvars.ContextVar))
+
+
+def hide_from_debugger(shell: Any) -> None:
+    """Leave arunner's frames out of the call stacks ipykernel's debugger shows.
+
+    A breakpoint in a cell stops on the runner's loop thread, under the
+    frames that run the cell there, arunner's; ipykernel 7 leaves its own
+    frames out by passing the files of the modules it had loaded at start
+    (``Debugger.kernel_modules``) to debugpy as rules when a frontend
+    attaches, so arunner's files join that list.  ipykernel 6 keeps no such
+    list, and cuts every stack below the cell's frame instead.
+    """
+    debugger = getattr(getattr(shell, "kernel", None), "debugger", None)
+    hidden = getattr(debugger, "kernel_modules", None)
+    if isinstance(hidden, list):
+        package = os.path.dirname(os.path.abspath(__file__))
+        hidden += sorted(set(glob.glob(os.path.join(package, "*.py"))) - set(hidden))

@@ -21,6 +21,8 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType, TracebackType
 from typing import Any, cast
 
 from IPython.core.error import UsageError
@@ -53,7 +55,7 @@ from arunner._contextsync import ContextSync, Exchange
 from arunner._monitor import Monitor, Publish
 from arunner._options import OptionError, defaults, split_options, with_usage
 from arunner._origins import from_cell, origin
-from arunner._routing import capture_route, routing_variables
+from arunner._routing import capture_route, hide_from_debugger, routing_variables
 from arunner._sync import run_sync
 from arunner._tasks import TaskTable
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
@@ -100,6 +102,59 @@ _IPYTHON_SYNTAX = re.compile(
 
 #: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
+
+#: The first line of a typed %%arun cell: the magic, then options or nothing.
+_ARUN_CELL_LINE = re.compile(r"%%arun(\s|$)")
+
+
+@dataclass(frozen=True)
+class _SentCell:
+    """The cell a %%arun body came in, exactly as the frontend sent it."""
+
+    #: What a debugger (ipykernel's ``get_file_name``) hashes to name the
+    #: cell's file, and what the user sees in the notebook.
+    text: str
+    #: The line of ``text`` that the body's first line is.
+    first_line: int
+
+
+def _body_line(sent: str, body: str, *, after_magic_line: bool) -> int | None:
+    """The line of the cell ``sent`` that the first line of ``body`` is.
+
+    IPython drops a cell's leading blank lines before it looks for a cell
+    magic, then hands the magic the lines after the magic line, with a
+    newline at the end; an autoawait-routed cell has no magic line.  None
+    if ``body`` is not the rest of ``sent``: the magic was called some
+    other way (from code, under ``%%time``), or for another cell (a
+    subshell's, running at the same time), or IPython's cleanup changed the
+    text (pasted prompts, an indented cell).
+    """
+    lines = sent.splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    if after_magic_line:
+        if first == len(lines) or not _ARUN_CELL_LINE.match(lines[first]):
+            return None
+        first += 1
+    rest = "".join(lines[first:])
+    return first + 1 if body in (rest, rest + "\n") else None
+
+
+def _frame_running_the_cell(shell: InteractiveShell) -> FrameType | None:
+    """IPython's frame that runs the code of the running cell.
+
+    That is the frame below the cell's own frame: module-level code (no
+    local namespace of its own) in the user namespace.  A traceback that
+    IPython shows or debugs starts with it (``tb_offset`` and the debugger
+    step over it), so a traceback that the magic shows starts with it too.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals is shell.user_global_ns and not (
+            frame.f_code.co_flags & inspect.CO_NEWLOCALS
+        ):
+            return frame.f_back
+        frame = frame.f_back
+    return None
 
 
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
@@ -168,9 +223,15 @@ class _AutoAwaitRouter:
     def __init__(self, shell: InteractiveShell) -> None:
         self._shell = shell
         self.paused = 0
+        #: The body of the cell routed last, as ``%%arun`` receives it: it
+        #: tells a routed cell from a typed one, which has one line more.
+        self.routed: str | None = None
 
     def __call__(self, lines: list[str]) -> list[str]:
-        if self.paused or not lines or lines[0].startswith("%%"):
+        if self.paused:
+            return lines
+        self.routed = None
+        if not lines or lines[0].startswith("%%"):
             return lines
         cell = "".join(lines)
         try:
@@ -180,6 +241,7 @@ class _AutoAwaitRouter:
         if self._shell.should_run_async(
             cell, transformed_cell=transformed, preprocessing_exc_tuple=None
         ):
+            self.routed = cell
             return ["%%arun\n", *lines]
         return lines
 
@@ -495,7 +557,7 @@ class ARunMagics(Magics):
                     "belong to the line magic: write them as '%arun --tasks' in a "
                     "cell of their own"
                 )
-            return self._run(self._cell_coroutine(line, cell, options.sync), options)
+            return self._run_cell(line, cell, options)
         action = self._action(options)
         if action is not None:
             if code:
@@ -561,21 +623,106 @@ class ARunMagics(Magics):
 
     # -- running code ------------------------------------------------------------------
 
-    def _cell_coroutine(self, line: str, cell: str, sync: bool) -> Any:
+    def _run_cell(self, line: str, cell: str, options: argparse.Namespace) -> object:
+        """Run a %%arun body; an error in the cell as typed shows as in a plain cell.
+
+        Raised out of the magic, the error's traceback would start at the
+        line IPython made of the cell, ``run_cell_magic('arun', ...)``,
+        which nobody typed (least of all in an autoawait-routed cell).  So
+        the magic shows it itself, starting at the cell's own frame, and
+        records it as the cell's error, which is what ``run_code`` does
+        with an error it catches; ``%tb`` and ``%debug`` find it in
+        ``sys.last_traceback`` as usual.  Called any other way (from code,
+        under ``%%time``), the magic raises as magics do.
+        """
+        __tracebackhide__ = True
+        sent = self._sent_cell(cell)
+        coroutine, filename = self._cell_coroutine(line, cell, options.sync, sent)
+        try:
+            return self._run(coroutine, options)
+        except (Exception, KeyboardInterrupt) as error:
+            # BdbQuit: a debugger's quit, or an error shown already.
+            if isinstance(error, bdb.BdbQuit) or not (
+                sent is not None and self._shown_as_the_cell(error, filename)
+            ):
+                raise
+            return None
+
+    def _shown_as_the_cell(self, error: BaseException, filename: str) -> bool:
+        """Show ``error`` as IPython shows a cell's error, from the cell's own line.
+
+        False, with nothing shown, if it did not come from the cell's code.
+        """
         shell = self.shell
         assert shell is not None
-        header = f"%%arun {line}".rstrip()
-        transformed = self._transform(cell)
-        filename = shell.compile.cache(
-            f"{header}\n{transformed}",
-            self._cell_number(),
-            raw_code=f"{header}\n{cell}",
+        running = self._running_cell()
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+            tb = tb.tb_next
+        bottom = _frame_running_the_cell(shell)
+        if tb is None or bottom is None or running is None:
+            return False
+        error.__traceback__ = TracebackType(
+            tb, bottom, bottom.f_lasti, bottom.f_lineno or 0
         )
+        shell.showtraceback((type(error), error, error.__traceback__))
+        running.error_in_exec = error
+        return True
+
+    def _cell_failed(self, result: Any) -> None:
+        """After a cell: it failed if it has an error, shown by the magic or not.
+
+        IPython keeps ``last_execution_succeeded`` (``ipython -c`` exits
+        with it) from whether ``run_code`` caught an error, so a cell whose
+        error the magic showed would count as a success.
+        """
+        if getattr(result, "error_in_exec", None) is not None and self.shell:
+            self.shell.last_execution_succeeded = False
+
+    def _sent_cell(self, body: str) -> _SentCell | None:
+        """The running cell, if ``body`` is all of it after its %%arun line.
+
+        For an autoawait-routed cell, all of it.  None when the magic was
+        called some other way, or IPython is not running a cell.
+        """
+        sent = getattr(getattr(self._running_cell(), "info", None), "raw_cell", None)
+        if not isinstance(sent, str):
+            return None
+        first_line = _body_line(sent, body, after_magic_line=True)
+        if first_line is None and self._router and self._router.routed == body:
+            first_line = _body_line(sent, body, after_magic_line=False)
+        return None if first_line is None else _SentCell(sent, first_line)
+
+    def _cell_coroutine(
+        self, line: str, cell: str, sync: bool, sent: _SentCell | None
+    ) -> tuple[Any, str]:
+        """The coroutine that runs a %%arun body, and the file name it runs under.
+
+        Run from a cell (typed, or routed by autoawait), the body runs under
+        the cell's own file name, numbered as the cell's lines are: a
+        debugger names the file after the text the frontend sent (ipykernel
+        hashes it), and sets its breakpoints there.  The cache entry holds
+        that text's lines, with the body as IPython transformed it.
+        """
+        shell = self.shell
+        assert shell is not None
+        transformed = self._transform(cell)
+        if sent is None:
+            header = f"%%arun {line}".rstrip()
+            text, raw, first_line = f"{header}\n{transformed}", f"{header}\n{cell}", 2
+        else:
+            above = sent.text.splitlines(keepends=True)[: sent.first_line - 1]
+            text, raw, first_line = (
+                "".join(above) + transformed,
+                sent.text,
+                sent.first_line,
+            )
+        filename = shell.compile.cache(text, self._cell_number(), raw_code=raw)
         with _syntax_errors_shown_as_in_a_cell(shell):
             code = compile_cell(
                 transformed,
                 filename,
-                first_line=2,
+                first_line=first_line,
                 flags=shell.compile.flags,
             )
         # As in IPython's own compiler, a future import holds for later cells.
@@ -583,12 +730,14 @@ class ARunMagics(Magics):
         if sync:
             if code.awaits:
                 raise UsageError(_SYNC_AWAIT_ERROR)
-            return run_sync(
+            coroutine = run_sync(
                 functools.partial(
                     execute_cell, code, shell.user_global_ns, shell.user_ns
                 )
             )
-        return run_cell(code, shell.user_global_ns, shell.user_ns)
+        else:
+            coroutine = run_cell(code, shell.user_global_ns, shell.user_ns)
+        return coroutine, filename
 
     def _transform(self, cell: str) -> str:
         """IPython's transforms of a %%arun body, without routing it again.
@@ -640,13 +789,18 @@ class ARunMagics(Magics):
         """The In[N] of the running cell, so tracebacks say "Cell In[N]".
 
         IPython 9 advances ``execution_count`` before running a cell and
-        IPython 8 after; the running cell's result knows its own number.
+        IPython 7 and 8 after; the running cell's result knows its own number.
         """
         shell = self.shell
         assert shell is not None
-        running = getattr(shell.displayhook, "exec_result", None)
-        count = getattr(running, "execution_count", None)
+        count = getattr(self._running_cell(), "execution_count", None)
         return count if isinstance(count, int) else int(shell.execution_count)
+
+    def _running_cell(self) -> Any:
+        """The ExecutionResult of the cell IPython is running, or None."""
+        shell = self.shell
+        assert shell is not None
+        return getattr(shell.displayhook, "exec_result", None)
 
     def _refuse_to_wait_on_itself(self, code: str) -> None:
         """%arun inside code that the runner is already running cannot block.
@@ -756,8 +910,11 @@ def _magics(shell: InteractiveShell) -> ARunMagics | None:
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
     if _magics(shell) is None:
-        shell.register_magics(ARunMagics(shell=shell))
+        magics = ARunMagics(shell=shell)
+        shell.register_magics(magics)
         shell.events.register("post_run_cell", _hint_after_running_loop_error)
+        shell.events.register("post_run_cell", magics._cell_failed)
+        hide_from_debugger(shell)
 
 
 def _hint_after_running_loop_error(result: Any) -> None:
@@ -781,8 +938,9 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         return
     magics._refuse_inside(magics._runner, "%unload_ext arunner")
     cancelled = magics.close()
-    with contextlib.suppress(ValueError):  # not registered
-        shell.events.unregister("post_run_cell", _hint_after_running_loop_error)
+    for hook in (_hint_after_running_loop_error, magics._cell_failed):
+        with contextlib.suppress(ValueError):  # not registered
+            shell.events.unregister("post_run_cell", hook)
     magics.autoawait = False
     if cancelled:
         names = ", ".join(cancelled)

@@ -1,4 +1,4 @@
-"""A private JupyterLab server for the browser tests.
+"""Private JupyterLab and Notebook 7 servers for the browser tests.
 
 Everything Jupyter reads or writes (kernelspecs, config, runtime files,
 settings, workspaces, IPython profile) lives in one temporary directory, so
@@ -37,6 +37,9 @@ def _free_port() -> int:
 class JupyterLab:
     """``jupyter lab`` on 127.0.0.1 with a token, a temporary root and config."""
 
+    #: The module that ``python -m`` starts the server with.
+    app = "jupyterlab"
+
     def __init__(self, home: Path) -> None:
         self.home = home
         self.root = home / "notebooks"
@@ -73,7 +76,7 @@ class JupyterLab:
         command = [
             sys.executable,
             "-m",
-            "jupyterlab",
+            self.app,
             "--no-browser",
             "--ip=127.0.0.1",
             f"--port={self.port}",
@@ -119,6 +122,10 @@ class JupyterLab:
         """The address of a JupyterLab page with a fresh workspace."""
         return f"{self.url}/lab?reset&token={self.token}"
 
+    def notebook_url(self, name: str) -> str:
+        """The address of the notebook ``name`` in the root directory."""
+        return f"{self.url}/notebooks/{name}?token={self.token}"
+
     def stop(self) -> None:
         if self._process is None:
             return
@@ -128,6 +135,12 @@ class JupyterLab:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+class Notebook7(JupyterLab):
+    """``jupyter notebook`` (Notebook 7), set up as privately as JupyterLab."""
+
+    app = "notebook"
 
 
 def _mkdir(path: Path) -> Path:

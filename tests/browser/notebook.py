@@ -89,14 +89,27 @@ class Cell:
 
 
 class Notebook:
-    """A new notebook on the test kernel, opened from the launcher."""
+    """A new notebook on the test kernel, opened from JupyterLab's launcher.
 
-    def __init__(self, page: Page, lab_url: str, kernel_display_name: str) -> None:
+    With ``from_launcher=False``, ``url`` opens the notebook itself, as
+    Notebook 7 does; its notebook page is made of JupyterLab's parts.
+    """
+
+    def __init__(
+        self,
+        page: Page,
+        url: str,
+        kernel_display_name: str,
+        *,
+        from_launcher: bool = True,
+    ) -> None:
         self.page = page
-        page.goto(lab_url)
-        page.locator(
-            f'.jp-LauncherCard[data-category="Notebook"][title="{kernel_display_name}"]'
-        ).click()
+        page.goto(url)
+        if from_launcher:
+            page.locator(
+                '.jp-LauncherCard[data-category="Notebook"]'
+                f'[title="{kernel_display_name}"]'
+            ).click()
         self.panel = page.locator(".jp-NotebookPanel:visible")
         self._cells = self.panel.locator(".jp-Notebook .jp-Cell")
         # The indicator says "idle" before any kernel exists: first the kernel's

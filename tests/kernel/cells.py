@@ -1,8 +1,17 @@
-"""Cells the kernel tests interrupt: they prove they started, then clean up."""
+"""Cells the kernel tests interrupt, and what the tests read from kernels.
+
+Interrupted cells prove they started, then clean up.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 import textwrap
+
+import pytest
+
+IPYKERNEL_VERSION = importlib.metadata.version("ipykernel")
 
 LONG_AWAIT = "await asyncio.sleep(30)\nprint('resumed')"
 
@@ -32,3 +41,35 @@ def interruptible(
         textwrap.indent(cleanup, "    "),
     ]
     return "\n".join(lines) + "\n"
+
+
+#: The header of a cell's frame in a traceback: IPython 8+ names the cell and
+#: the line ("Cell In[3], line 4"), IPython 7 the file of its code
+#: (".../ipykernel_123/456.py in <module>"); the arrow below gives the line.
+_CELL_FRAME = re.compile(r"^(Cell In\[\d+\], line \d+|\S*/ipykernel_\d+/\d+\.py in )")
+_ARROW = re.compile(r"^-+> (\d+)")
+
+
+def cell_lines(traceback: str) -> list[int]:
+    """The line each frame of a cell in ``traceback`` (colours removed) is at."""
+    lines: list[int] = []
+    in_cell = False
+    for line in traceback.splitlines():
+        if _CELL_FRAME.match(line):
+            in_cell = True
+        elif in_cell and (arrow := _ARROW.match(line)):
+            lines.append(int(arrow.group(1)))
+            in_cell = False
+    return lines
+
+
+#: ipykernel 6.29 and later read a stream's parent header from a ContextVar,
+#: which arunner sets per cell; before, the kernel's streams send everything
+#: under the latest cell, and only replacing them would change that.
+ROUTES_BY_CONTEXT = tuple(map(int, IPYKERNEL_VERSION.split(".")[:2])) >= (6, 29)
+
+needs_routing_by_context = pytest.mark.skipif(
+    not ROUTES_BY_CONTEXT,
+    reason=f"ipykernel {IPYKERNEL_VERSION} sends a background task's output to "
+    "the latest cell (pinned by tests/kernel/test_versions.py)",
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import interruptible, needs_routing_by_context
 from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
@@ -350,6 +350,7 @@ print("waiting", flush=True)
 """
 
 
+@needs_routing_by_context
 def test_executor_output_lands_under_the_cell_that_started_the_work(
     nb: Kernel,
 ) -> None:

@@ -359,7 +359,9 @@ def main() -> None:
     finally:
         loop.close()
     ip.run_line_magic("unload_ext", "arunner")
-    print(json.dumps(outcomes), file=sys.__stdout__)
+    # On a line of its own: IPython 7.34's test shell sets the terminal title
+    # (its default_config misspells the option that turns that off).
+    print("\n" + json.dumps(outcomes), file=sys.__stdout__)
 
 
 def _run_cell(ip: Any, cell: Block) -> dict[str, str]:
