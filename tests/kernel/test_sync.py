@@ -156,3 +156,19 @@ def test_a_plain_cell_with_the_running_loop_error_ends_with_a_hint(
     other = lib.execute("%%arun\nraise RuntimeError('something else')")
     assert other.ename == "RuntimeError"
     assert "--sync" not in other.stderr
+
+
+def test_display_and_logging_from_a_sync_body_land_in_the_cell(lib: Kernel) -> None:
+    reply = lib.execute(
+        "%%arun --sync\n"
+        "import logging, sys\n"
+        "from IPython.display import display\n"
+        "display('shown by display')\n"
+        "logging.basicConfig(stream=sys.stderr, force=True)\n"
+        "logging.getLogger('library').warning('logged by the library')\n"
+        "fetch_all(1)\n"
+    )
+    assert reply.error is None
+    assert reply.displays == ["'shown by display'"]
+    assert "logged by the library" in reply.stderr
+    assert reply.result == "2"
