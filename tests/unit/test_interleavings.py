@@ -337,6 +337,10 @@ class _TaskWithoutUncancel(asyncio.Future):  # type: ignore[type-arg]
     def get_name(self) -> str:
         return self._task.get_name()
 
+    def set_name(self, value: object) -> None:  # CPython 3.13.0 calls it
+        if value is not None:
+            self._task.set_name(value)
+
     def get_coro(self) -> Any:
         return self._task.get_coro()
 
