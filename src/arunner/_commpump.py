@@ -13,6 +13,12 @@ goes, unchanged and in its order, to the kernel's normal queue, to run after
 the cell as it would have (an ``execute_request`` behind a failed cell is
 still aborted).
 
+Before handling comm messages it waits until the runner's loop has finished
+the step it is running (``Runner.settle``): the frontend answers a widget
+once it has been displayed, and the step that called ``display(button)``
+may not have reached its ``await next_click(button)`` yet; handled then,
+the click would be lost.
+
 This is the only module that touches ipykernel's (and pyzmq's) private
 parts, and each is looked up afresh at every slice, so that a kernel whose
 layout it does not know turns the pump off with one warning instead of
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import re
 import sys
@@ -51,6 +58,7 @@ import threading
 import warnings
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 __all__ = ["CommPump"]
@@ -60,6 +68,10 @@ _COMM_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
 #: The ipykernel versions whose layout this module knows: from 6.29 up to 8.
 _KNOWN_VERSIONS = ((6, 29), (8,))
+
+#: How long a comm message waits for the runner's loop to finish the step
+#: it is running (seconds); the message is handled then all the same.
+SETTLE_TIMEOUT = 1.0
 
 #: ``zmq.POLLIN``: flush reads incoming messages only.
 _POLLIN = 1
@@ -74,8 +86,12 @@ class CommPump:
     arrive meanwhile to the outer call.
     """
 
-    def __init__(self, kernel: Any) -> None:
+    def __init__(
+        self, kernel: Any, settle: Callable[[float], bool] | None = None
+    ) -> None:
         self._kernel = kernel
+        #: waits for the runner's loop to finish its current steps (see _pump)
+        self._settle = settle
         self._off = False
         #: threads in the middle of a call (see above)
         self._busy: set[int] = set()
@@ -129,6 +145,12 @@ class CommPump:
         stream, forward, replies = found
         pending = self._drain(stream, forward)
         try:
+            if pending and self._settle is not None:
+                # A click that answers a display() must wait until the step
+                # that displayed has reached its await (next_click): a step
+                # never waits, so this is quick, unless the cell blocks the
+                # loop, and then the click is handled after SETTLE_TIMEOUT.
+                self._settle(SETTLE_TIMEOUT)
             while pending:
                 handler, idents, msg = self._read(pending[0])
                 pending.popleft()  # from here on, it counts as handled
@@ -236,17 +258,41 @@ class CommPump:
         cells.  It runs in a copy of the waiting thread's context, so that
         nothing a callback sets leaks into the cell's; the parent is set
         back all the same, for what ipykernel keeps outside ContextVars.
+
+        ipykernel 6.29 keeps the display publisher's parent in one global,
+        which the cell's coroutine uses from the runner's thread meanwhile:
+        there only the kernel's record and the streams (a ContextVar, set in
+        the copy) take the comm message, and a callback's ``display()`` goes
+        to the running cell rather than a cell's ``display()`` to the click.
         """
         kernel = self._kernel
         cell = (kernel._parent_ident["shell"], kernel.get_parent("shell"))
-        kernel.set_parent(idents, msg, channel="shell")
+        set_parent = self._parent_setter()
+        set_parent(idents, msg)
         try:
             handler(replies, idents, msg)
         finally:
             for stream in (sys.stdout, sys.stderr):
                 if stream is not None:
                     stream.flush()
-            kernel.set_parent(*cell, channel="shell")
+            set_parent(*cell)
+
+    def _parent_setter(self) -> Callable[[list[bytes], dict[str, Any]], None]:
+        """How to make a message the parent without racing the runner's thread."""
+        kernel = self._kernel
+        display_pub = getattr(kernel.shell, "display_pub", None)
+        if isinstance(getattr(display_pub, "_parent_header", None), ContextVar):
+            return functools.partial(kernel.set_parent, channel="shell")  # 7
+
+        def streams_and_kernel(idents: list[bytes], msg: dict[str, Any]) -> None:
+            # ipykernel 6.29's Kernel.set_parent without the shell's globals.
+            kernel._parent_ident["shell"] = idents
+            kernel._parents["shell"] = msg
+            for stream in (sys.stdout, sys.stderr):
+                if hasattr(stream, "set_parent"):
+                    stream.set_parent(msg)
+
+        return streams_and_kernel
 
 
 def _numbers(version: str) -> tuple[int, ...]:

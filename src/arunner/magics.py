@@ -330,7 +330,9 @@ class ARunMagics(Magics):
         # Set before the configuration is loaded, which may fire observers.
         self._runner: Runner | None = None
         kernel = getattr(shell, "kernel", None)
-        self._comm_pump = None if kernel is None else CommPump(kernel)
+        self._comm_pump = (
+            None if kernel is None else CommPump(kernel, self._settle_runner)
+        )
         #: the thread the shell runs cells in ("auto" is decided for it)
         self._shell_thread = threading.get_ident()
         self._context_sync = ContextSync()
@@ -354,6 +356,10 @@ class ARunMagics(Magics):
 
     def _while_waiting(self) -> CommPump | None:
         return self._comm_pump if self.widget_events else None
+
+    def _settle_runner(self, timeout: float) -> bool:
+        runner = self._runner
+        return runner is None or runner.settle(timeout)
 
     def _mode_for_the_shell(self) -> Mode:
         """The configured mode, with "auto" decided for the shell's own thread.

@@ -319,6 +319,26 @@ class Runner:
             return function()
         return self.run(_call(function))
 
+    def settle(self, timeout: float) -> bool:
+        """Wait until the loop has finished the steps it is running or has
+        ready now; False if it did not within ``timeout`` seconds.
+
+        For an event that a step may be about to wait for: a widget click
+        that answers a ``display()`` must not be handled between the step's
+        ``display()`` and its ``await next_click(...)``.  Trivially true on
+        the loop's own thread, for the inline engine and before first use.
+        """
+        engine = self._engine
+        if not isinstance(engine, ThreadEngine) or engine.in_runner():
+            return True
+        done = _thread.allocate_lock()
+        done.acquire()
+        try:
+            engine.loop.call_soon_threadsafe(done.release)
+        except RuntimeError:  # closed: nothing runs any more
+            return True
+        return done.acquire(True, timeout)
+
     # -- internals --------------------------------------------------------------
 
     def _lazy_init(self, pending: object = None) -> _Engine:

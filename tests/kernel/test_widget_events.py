@@ -102,6 +102,48 @@ def test_a_cell_awaits_a_button_click(nb: Kernel, button_id: str) -> None:
     assert nb.value("len(button._click_handlers.callbacks)") == "1"
 
 
+DISPLAY_THEN_AWAIT = f"""%%arun
+import time
+print('waiting', flush=True)
+time.sleep(0.3)   # the click arrives while this step has not reached its await
+clicked = await next_click(button, timeout={EVENT_TIMEOUT})
+print('clicked', clicked is button, flush=True)
+"""
+
+
+def test_a_click_before_the_step_reaches_its_await_is_not_lost(
+    nb: Kernel, button_id: str
+) -> None:
+    # The frontend answers as soon as it has seen the cell's output; the
+    # click must wait for the step that printed to reach next_click().
+    reply = drive(nb, DISPLAY_THEN_AWAIT, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nclicked True\n"
+
+
+SLOW_CALLBACK = f"""%%arun
+import time
+slow = lambda b: time.sleep(0.5)   # still running when the cell goes on
+waiter = asyncio.ensure_future(next_click(button, timeout={EVENT_TIMEOUT}))
+await asyncio.sleep(0)             # next_click's handler is on, then the slow one
+button.on_click(slow)
+print('waiting', flush=True)
+await waiter
+display('after the click')
+button.on_click(slow, remove=True)
+"""
+
+
+def test_the_cell_displays_into_its_own_output_while_a_callback_runs(
+    nb: Kernel, button_id: str
+) -> None:
+    # ipykernel 6.29 keeps the display publisher's parent in a global: the
+    # click's parent must not reach it while the cell displays meanwhile.
+    reply = drive(nb, SLOW_CALLBACK, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.displays == ["'after the click'"]
+
+
 SLIDER = f"""%%arun
 print('waiting', flush=True)
 value = await next_change(slider, timeout={EVENT_TIMEOUT})

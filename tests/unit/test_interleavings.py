@@ -467,3 +467,21 @@ def test_while_waiting_is_called_in_the_waiting_thread_during_a_thread_run() -> 
     assert during >= 3  # slices of 50 ms during a 0.3 s wait
     assert set(seen) == {threading.get_ident()}
     assert len(seen) == during  # unset: no more calls
+
+
+def test_settle_waits_for_the_step_the_loop_is_running() -> None:
+    """The comm pump's wait: True once the step is over, False while it blocks."""
+    with arunner.Runner(mode="thread") as runner:
+        assert runner.settle(0.1)  # not started: nothing to wait for
+        started = threading.Event()
+
+        async def block() -> None:
+            await asyncio.sleep(0.05)  # start() has returned by then
+            started.set()
+            time.sleep(0.5)
+
+        task = runner.start(block())
+        started.wait()
+        assert not runner.settle(0.1)  # the step is still blocking the loop
+        assert runner.settle(5)  # returns once the step is over...
+        assert task.done()  # ...which was the whole task
