@@ -22,7 +22,9 @@ the click would be lost.
 This is the only module that touches ipykernel's (and pyzmq's) private
 parts, and each is looked up afresh at every slice, so that a kernel whose
 layout it does not know turns the pump off with one warning instead of
-breaking anything:
+breaking anything.  Before ipykernel 6.29 it is off without a word, as
+documented: those kernels send all output under one global parent, which a
+callback handled during the cell would point at the click.  It knows:
 
 * ipykernel 7: the shell-channel thread reads the shell socket and passes
   each message to the main shell's or a subshell's inproc socket;
@@ -126,6 +128,11 @@ class CommPump:
 
     def _pump(self) -> None:
         version = getattr(sys.modules.get("ipykernel"), "__version__", "unknown")
+        if () < _numbers(version) < _KNOWN_VERSIONS[0]:
+            # Documented: before 6.29 the kernel's output parent is one global
+            # that a callback would point at the click while the cell prints.
+            self._off = True
+            return
         if not _KNOWN_VERSIONS[0] <= _numbers(version) < _KNOWN_VERSIONS[1]:
             self._turn_off(
                 f"ipykernel {version} is not a version whose message queues "

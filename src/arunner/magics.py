@@ -106,6 +106,9 @@ _IPYTHON_TRANSFORMS = TransformerManager()
 #: The first line of a typed %%arun cell: the magic, then options or nothing.
 _ARUN_CELL_LINE = re.compile(r"%%arun(\s|$)")
 
+#: How IPython 7 names the code of cell N.
+_IPYTHON7_CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
 
 @dataclass(frozen=True)
 class _SentCell:
@@ -337,6 +340,8 @@ class ARunMagics(Magics):
         self._shell_thread = threading.get_ident()
         self._context_sync = ContextSync()
         self._router = None if shell is None else _AutoAwaitRouter(shell)
+        #: file name -> cell number, on IPython 7 only (see _cell_of)
+        self._cell_files: dict[str, int] = {}
         super().__init__(shell=shell, **kwargs)
 
     # -- the runner -------------------------------------------------------------
@@ -723,7 +728,7 @@ class ARunMagics(Magics):
                 sent.text,
                 sent.first_line,
             )
-        filename = shell.compile.cache(text, self._cell_number(), raw_code=raw)
+        filename = self._cache_code(text, raw)
         with _syntax_errors_shown_as_in_a_cell(shell):
             code = compile_cell(
                 transformed,
@@ -780,7 +785,7 @@ class ARunMagics(Magics):
     def _expression_coroutine(self, expression: str, sync: bool) -> Any:
         shell = self.shell
         assert shell is not None
-        filename = shell.compile.cache(expression, self._cell_number())
+        filename = self._cache_code(expression)
         with _syntax_errors_shown_as_in_a_cell(shell):
             code = compile_expression(expression, filename, flags=shell.compile.flags)
         if sync:
@@ -862,11 +867,46 @@ class ARunMagics(Magics):
 
     def _cell_of(self, filename: str) -> int | None:
         """The cell a code file holds: IPython's own record, which tracebacks
-        use for "Cell In[N]"."""
+        use for "Cell In[N]" (IPython 8+); on IPython 7, which keeps none,
+        arunner's (see ``_note_cell_file``) or the number in IPython's own
+        file name, ``<ipython-input-N-...>``."""
+        cells = self._ipython_cell_files()
+        if cells is not None:
+            return cells.get(filename)
+        if filename in self._cell_files:
+            return self._cell_files[filename]
+        numbered = _IPYTHON7_CELL_FILE.fullmatch(filename)
+        return None if numbered is None else int(numbered[1])
+
+    def _ipython_cell_files(self) -> dict[str, int] | None:
+        """IPython's record of the cell each code file holds (IPython 8+)."""
         shell = self.shell
         assert shell is not None
-        cells: dict[str, int] = getattr(shell.compile, "_filename_map", {})
-        return cells.get(filename)
+        return getattr(shell.compile, "_filename_map", None)
+
+    def _cache_code(self, text: str, raw: str | None = None) -> str:
+        """Register the running cell's code with IPython; return its file name."""
+        shell = self.shell
+        assert shell is not None
+        number = self._cell_number()
+        filename: str = shell.compile.cache(text, number, raw_code=raw)
+        if self._ipython_cell_files() is None:
+            self._cell_files[filename] = number
+        return filename
+
+    def _note_cell_file(self, info: Any) -> None:
+        """Before each cell on IPython 7: remember the file it will run under.
+
+        Its name comes from the kernel's compiler, which names a cell by its
+        text alone (ipykernel's ``get_file_name``, for the debugger), so the
+        name is known before IPython transforms the cell.
+        """
+        shell = self.shell
+        raw = getattr(info, "raw_cell", None)
+        if shell is None or raw is None or self._ipython_cell_files() is not None:
+            return
+        number = shell.execution_count
+        self._cell_files[shell.compile.get_code_name(raw, raw, number)] = number
 
     def _do_tasks(self, options: argparse.Namespace) -> TaskTable:
         return task_table(self._runner, self._cell_of)
@@ -920,6 +960,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         shell.register_magics(magics)
         shell.events.register("post_run_cell", _hint_after_running_loop_error)
         shell.events.register("post_run_cell", magics._cell_failed)
+        shell.events.register("pre_run_cell", magics._note_cell_file)
         hide_from_debugger(shell)
 
 
@@ -944,9 +985,13 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         return
     magics._refuse_inside(magics._runner, "%unload_ext arunner")
     cancelled = magics.close()
-    for hook in (_hint_after_running_loop_error, magics._cell_failed):
+    for event, hook in [
+        ("post_run_cell", _hint_after_running_loop_error),
+        ("post_run_cell", magics._cell_failed),
+        ("pre_run_cell", magics._note_cell_file),
+    ]:
         with contextlib.suppress(ValueError):  # not registered
-            shell.events.unregister("post_run_cell", hook)
+            shell.events.unregister(event, hook)
     magics.autoawait = False
     if cancelled:
         names = ", ".join(cancelled)

@@ -33,7 +33,27 @@ pytestmark = pytest.mark.kernel
 
 pytest.importorskip("ipywidgets")
 
-IPYKERNEL_MAJOR = int(importlib.metadata.version("ipykernel").split(".")[0])
+IPYKERNEL_VERSION = importlib.metadata.version("ipykernel")
+IPYKERNEL_MAJOR = int(IPYKERNEL_VERSION.split(".")[0])
+
+#: The ipykernel versions where arunner handles comm messages during a cell.
+PUMPS = tuple(map(int, IPYKERNEL_VERSION.split(".")[:2])) >= (6, 29)
+
+
+def on_every_ipykernel(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test that also runs before ipykernel 6.29, where the pump is off."""
+    test.on_every_ipykernel = True  # type: ignore[attr-defined]
+    return test
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_pump(request: pytest.FixtureRequest) -> None:
+    if not PUMPS and not getattr(request.function, "on_every_ipykernel", False):
+        pytest.skip(
+            f"ipykernel {IPYKERNEL_VERSION} is before 6.29: widget events wait "
+            "for the cell (test_a_kernel_before_6_29_...)"
+        )
+
 
 #: How long a cell awaits an event that the pump should deliver at once
 #: (about one 50 ms wait slice); only a failing test waits this long.
@@ -429,6 +449,18 @@ def test_an_unknown_kernel_turns_the_pump_off_with_one_warning(
     kernel.ok("clicks.clear()")
     second = assert_click_waits_for_the_cell(kernel, button_id)
     assert "arunner:" not in second.stderr
+
+
+@on_every_ipykernel
+def test_a_kernel_before_6_29_leaves_the_click_until_the_cell_ends_without_a_word(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    if PUMPS:  # a newer kernel that says it is older
+        kernel.ok("import ipykernel\nipykernel.__version__ = '6.17.1'")
+    reply = assert_click_waits_for_the_cell(kernel, button_id)
+    assert "arunner" not in reply.stderr, reply.stderr
 
 
 FROM_A_USERS_THREAD = f"""
