@@ -65,7 +65,7 @@ def test_the_monitor_output_shows_a_later_task_come_move_on_and_go_until_stopped
     expect(column(monitor, "started in")).to_have_text([f"In[{starter.number()}]"])
     expect(column(monitor, "state")).to_have_text(["pending"])
     expect(column(monitor, "suspended at")).to_have_text(
-        [f"poll (In[{defined}], line 4)"]
+        [f"poll (In[{defined}], line 4)"], timeout=PATIENCE_MS
     )
     # Updated in place: still the one output of the cell run once, and the
     # table was not shown where the task started.
