@@ -46,6 +46,7 @@ _FINISHED_PROMPT = re.compile(r"^\[\d+\]:$")
 _OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.{}"]'
 _STDOUT = _OUTPUT.format("stdout")
 _STDERR = _OUTPUT.format("stderr")
+_HTML = '.jp-OutputArea-output[data-mime-type="text/html"]'
 
 
 class Cell:
@@ -63,6 +64,20 @@ class Cell:
     def errors(self) -> Locator:
         """Tracebacks; JupyterLab renders them as stderr."""
         return self.locator.locator(_STDERR)
+
+    @property
+    def outputs(self) -> Locator:
+        """Every output under this cell, whatever its type."""
+        return self.locator.locator(".jp-OutputArea-output")
+
+    @property
+    def html(self) -> Locator:
+        """Outputs rendered from HTML, such as displays with ``_repr_html_``."""
+        return self.locator.locator(_HTML)
+
+    def number(self) -> int:
+        """The N of a finished cell's prompt ``[N]:``, its In[N]."""
+        return int(self.prompt.inner_text().strip("[]:"))
 
     def stdout_lines(self) -> list[str]:
         """The non-blank lines printed under this cell, across stream outputs."""
