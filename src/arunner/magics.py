@@ -16,13 +16,11 @@ import contextlib
 import functools
 import importlib
 import inspect
-import re
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, cast
 
 from IPython.core.error import UsageError
@@ -41,6 +39,15 @@ from arunner._actions import (
     restart,
     status,
     task_table,
+)
+from arunner._astyped import (
+    IPYTHON_SYNTAX,
+    AutoAwaitRouter,
+    CellFiles,
+    SentCell,
+    frame_running_the_cell,
+    sent_cell,
+    syntax_errors_shown_as_in_a_cell,
 )
 from arunner._cell import (
     compile_cell,
@@ -79,6 +86,9 @@ Usage:
 Type %arun? for every option."""
 
 
+#: IPython's own transforms, without any a shell or extension added.
+_IPYTHON_TRANSFORMS = TransformerManager()
+
 _SYNC_AWAIT_ERROR = (
     "--sync runs the code as plain synchronous Python in a worker thread, and "
     "this code uses await (or async for/with) at the top level: drop --sync, "
@@ -92,72 +102,6 @@ _RUNNING_LOOP_HINT = (
     "(a worker thread where no loop runs), or, where the cell itself calls "
     "asyncio.run(main()), as a %%arun cell that does 'await main()'."
 )
-
-#: What IPython's input transforms act on: magics (%), shell escapes (!),
-#: help (?), autocall and quoting (/ , ; at a line start), pasted prompts,
-#: and a cell that starts indented or with blank lines.
-_IPYTHON_SYNTAX = re.compile(
-    r"[%!?]|^\s*[/,;]|^\s*(>>>|In \[\d+\]:|\.\.\.+:)|\A\s", re.MULTILINE
-)
-
-#: IPython's own transforms, without any a shell or extension added.
-_IPYTHON_TRANSFORMS = TransformerManager()
-
-#: The first line of a typed %%arun cell: the magic, then options or nothing.
-_ARUN_CELL_LINE = re.compile(r"%%arun(\s|$)")
-
-#: How IPython 7 names the code of cell N.
-_IPYTHON7_CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
-
-
-@dataclass(frozen=True)
-class _SentCell:
-    """The cell a %%arun body came in, exactly as the frontend sent it."""
-
-    #: What a debugger (ipykernel's ``get_file_name``) hashes to name the
-    #: cell's file, and what the user sees in the notebook.
-    text: str
-    #: The line of ``text`` that the body's first line is.
-    first_line: int
-
-
-def _body_line(sent: str, body: str, *, after_magic_line: bool) -> int | None:
-    """The line of the cell ``sent`` that the first line of ``body`` is.
-
-    IPython drops a cell's leading blank lines before it looks for a cell
-    magic, then hands the magic the lines after the magic line, with a
-    newline at the end; an autoawait-routed cell has no magic line.  None
-    if ``body`` is not the rest of ``sent``: the magic was called some
-    other way (from code, under ``%%time``), or for another cell (a
-    subshell's, running at the same time), or IPython's cleanup changed the
-    text (pasted prompts, an indented cell).
-    """
-    lines = sent.splitlines(keepends=True)
-    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
-    if after_magic_line:
-        if first == len(lines) or not _ARUN_CELL_LINE.match(lines[first]):
-            return None
-        first += 1
-    rest = "".join(lines[first:])
-    return first + 1 if body in (rest, rest + "\n") else None
-
-
-def _frame_running_the_cell(shell: InteractiveShell) -> FrameType | None:
-    """IPython's frame that runs the code of the running cell.
-
-    That is the frame below the cell's own frame: module-level code (no
-    local namespace of its own) in the user namespace.  A traceback that
-    IPython shows or debugs starts with it (``tb_offset`` and the debugger
-    step over it), so a traceback that the magic shows starts with it too.
-    """
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals is shell.user_global_ns and not (
-            frame.f_code.co_flags & inspect.CO_NEWLOCALS
-        ):
-            return frame.f_back
-        frame = frame.f_back
-    return None
 
 
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
@@ -180,83 +124,6 @@ def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
     if not callable(factory):
         raise TraitError(f"ARunMagics.loop_factory: {spec!r} is not callable")
     return factory  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def _syntax_errors_shown_as_in_a_cell(shell: InteractiveShell) -> Iterator[None]:
-    """Show a SyntaxError in the user's code as IPython shows one in a cell.
-
-    Raised from a magic, a SyntaxError is shown under a "Traceback" of every
-    frame above it, IPython's, arunner's and ``ast``'s: ``run_code`` passes
-    ``running_compiled_code``, meant for a ``compile()`` or an import that
-    fails inside the user's code.  But the code of ``%%arun`` and ``%arun``
-    is the user's cell, so the error is shown here the way ``run_cell``
-    shows one, the line and the caret, and raised again as an error of the
-    same type that is also a ``bdb.BdbQuit``: ``run_code`` shows nothing
-    for that and records it as the cell's error, which a kernel reports
-    under the type's name as usual.  (Code that calls the magic and catches
-    the SyntaxError finds it shown already.)
-    """
-    try:
-        yield
-    except SyntaxError as error:
-        if isinstance(error, IndentationError):
-            shell.showindentationerror()
-        else:
-            shell.showsyntaxerror()
-        kind = type(error)
-        shown = type(kind.__name__, (kind, bdb.BdbQuit), {"__module__": __name__})
-        raise shown(*error.args) from None
-
-
-class _AutoAwaitRouter:
-    """Sends every cell that needs top-level await to ``%%arun``.
-
-    It sits in ``shell.input_transformers_cleanup``, which runs before
-    IPython looks for cell magics, so prefixing ``%%arun`` makes IPython
-    treat the cell exactly as if the user had typed it.  Whether a cell
-    needs top-level await is IPython's own ``should_run_async`` decision,
-    taken on the cell as IPython's default transforms leave it.
-    """
-
-    #: Tells IPython's ``check_complete`` to skip this transform, so that the
-    #: terminal does not wait for the blank line that ends a cell magic.
-    has_side_effects = True
-
-    def __init__(self, shell: InteractiveShell) -> None:
-        self._shell = shell
-        self.paused = 0
-        #: The body of the cell routed last, as ``%%arun`` receives it: it
-        #: tells a routed cell from a typed one, which has one line more.
-        self.routed: str | None = None
-
-    def __call__(self, lines: list[str]) -> list[str]:
-        if self.paused:
-            return lines
-        self.routed = None
-        if not lines or lines[0].startswith("%%"):
-            return lines
-        cell = "".join(lines)
-        try:
-            transformed = _IPYTHON_TRANSFORMS.transform_cell(cell)
-        except Exception:  # noqa: BLE001 - IPython reports its own syntax errors
-            return lines
-        if self._shell.should_run_async(
-            cell, transformed_cell=transformed, preprocessing_exc_tuple=None
-        ):
-            self.routed = cell
-            return ["%%arun\n", *lines]
-        return lines
-
-    def install(self) -> None:
-        transforms = self._shell.input_transformers_cleanup
-        if self not in transforms:
-            transforms.append(self)
-
-    def uninstall(self) -> None:
-        transforms = self._shell.input_transformers_cleanup
-        if self in transforms:
-            transforms.remove(self)
 
 
 @contextlib.contextmanager
@@ -339,9 +206,10 @@ class ARunMagics(Magics):
         #: the thread the shell runs cells in ("auto" is decided for it)
         self._shell_thread = threading.get_ident()
         self._context_sync = ContextSync()
-        self._router = None if shell is None else _AutoAwaitRouter(shell)
-        #: file name -> cell number, on IPython 7 only (see _cell_of)
-        self._cell_files: dict[str, int] = {}
+        self._router = (
+            None if shell is None else AutoAwaitRouter(shell, _IPYTHON_TRANSFORMS)
+        )
+        self._cell_files = CellFiles(shell)
         super().__init__(shell=shell, **kwargs)
 
     # -- the runner -------------------------------------------------------------
@@ -670,7 +538,7 @@ class ARunMagics(Magics):
         tb = error.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != filename:
             tb = tb.tb_next
-        bottom = _frame_running_the_cell(shell)
+        bottom = frame_running_the_cell(shell)
         if tb is None or bottom is None or running is None:
             return False
         error.__traceback__ = TracebackType(
@@ -690,7 +558,7 @@ class ARunMagics(Magics):
         if getattr(result, "error_in_exec", None) is not None and self.shell:
             self.shell.last_execution_succeeded = False
 
-    def _sent_cell(self, body: str) -> _SentCell | None:
+    def _sent_cell(self, body: str) -> SentCell | None:
         """The running cell, if ``body`` is all of it after its %%arun line.
 
         For an autoawait-routed cell, all of it.  None when the magic was
@@ -699,13 +567,11 @@ class ARunMagics(Magics):
         sent = getattr(getattr(self._running_cell(), "info", None), "raw_cell", None)
         if not isinstance(sent, str):
             return None
-        first_line = _body_line(sent, body, after_magic_line=True)
-        if first_line is None and self._router and self._router.routed == body:
-            first_line = _body_line(sent, body, after_magic_line=False)
-        return None if first_line is None else _SentCell(sent, first_line)
+        routed = self._router is not None and self._router.routed == body
+        return sent_cell(sent, body, routed=routed)
 
     def _cell_coroutine(
-        self, line: str, cell: str, sync: bool, sent: _SentCell | None
+        self, line: str, cell: str, sync: bool, sent: SentCell | None
     ) -> tuple[Any, str]:
         """The coroutine that runs a %%arun body, and the file name it runs under.
 
@@ -728,8 +594,8 @@ class ARunMagics(Magics):
                 sent.text,
                 sent.first_line,
             )
-        filename = self._cache_code(text, raw)
-        with _syntax_errors_shown_as_in_a_cell(shell):
+        filename = self._cell_files.cache(text, self._cell_number(), raw)
+        with syntax_errors_shown_as_in_a_cell(shell):
             code = compile_cell(
                 transformed,
                 filename,
@@ -760,7 +626,7 @@ class ARunMagics(Magics):
         """
         shell = self.shell
         assert shell is not None
-        if not _IPYTHON_SYNTAX.search(cell) and self._default_transforms_only():
+        if not IPYTHON_SYNTAX.search(cell) and self._default_transforms_only():
             return cell if cell.endswith("\n") else cell + "\n"
         if self._router is None:
             return str(shell.transform_cell(cell))
@@ -785,8 +651,8 @@ class ARunMagics(Magics):
     def _expression_coroutine(self, expression: str, sync: bool) -> Any:
         shell = self.shell
         assert shell is not None
-        filename = self._cache_code(expression)
-        with _syntax_errors_shown_as_in_a_cell(shell):
+        filename = self._cell_files.cache(expression, self._cell_number())
+        with syntax_errors_shown_as_in_a_cell(shell):
             code = compile_expression(expression, filename, flags=shell.compile.flags)
         if sync:
             if code.co_flags & inspect.CO_COROUTINE:
@@ -865,51 +731,8 @@ class ARunMagics(Magics):
         the cell's number as the origin of its tasks, and its output route."""
         return from_cell(self._cell_number(), capture_route(self.shell))
 
-    def _cell_of(self, filename: str) -> int | None:
-        """The cell a code file holds: IPython's own record, which tracebacks
-        use for "Cell In[N]" (IPython 8+); on IPython 7, which keeps none,
-        arunner's (see ``_note_cell_file``) or the number in IPython's own
-        file name, ``<ipython-input-N-...>``."""
-        cells = self._ipython_cell_files()
-        if cells is not None:
-            return cells.get(filename)
-        if filename in self._cell_files:
-            return self._cell_files[filename]
-        numbered = _IPYTHON7_CELL_FILE.fullmatch(filename)
-        return None if numbered is None else int(numbered[1])
-
-    def _ipython_cell_files(self) -> dict[str, int] | None:
-        """IPython's record of the cell each code file holds (IPython 8+)."""
-        shell = self.shell
-        assert shell is not None
-        return getattr(shell.compile, "_filename_map", None)
-
-    def _cache_code(self, text: str, raw: str | None = None) -> str:
-        """Register the running cell's code with IPython; return its file name."""
-        shell = self.shell
-        assert shell is not None
-        number = self._cell_number()
-        filename: str = shell.compile.cache(text, number, raw_code=raw)
-        if self._ipython_cell_files() is None:
-            self._cell_files[filename] = number
-        return filename
-
-    def _note_cell_file(self, info: Any) -> None:
-        """Before each cell on IPython 7: remember the file it will run under.
-
-        Its name comes from the kernel's compiler, which names a cell by its
-        text alone (ipykernel's ``get_file_name``, for the debugger), so the
-        name is known before IPython transforms the cell.
-        """
-        shell = self.shell
-        raw = getattr(info, "raw_cell", None)
-        if shell is None or raw is None or self._ipython_cell_files() is not None:
-            return
-        number = shell.execution_count
-        self._cell_files[shell.compile.get_code_name(raw, raw, number)] = number
-
     def _do_tasks(self, options: argparse.Namespace) -> TaskTable:
-        return task_table(self._runner, self._cell_of)
+        return task_table(self._runner, self._cell_files.cell_of)
 
     def _do_status(self, options: argparse.Namespace) -> None:
         print(status(self._runner, self.mode, self.shutdown_timeout))
@@ -928,7 +751,7 @@ class ARunMagics(Magics):
             self._monitor,
             self.runner,
             cell=self._cell_number(),
-            cell_of=self._cell_of,
+            cell_of=self._cell_files.cell_of,
             show=_show_live if in_a_kernel else None,
             route=self._cell_route(),
         )
@@ -960,7 +783,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         shell.register_magics(magics)
         shell.events.register("post_run_cell", _hint_after_running_loop_error)
         shell.events.register("post_run_cell", magics._cell_failed)
-        shell.events.register("pre_run_cell", magics._note_cell_file)
+        shell.events.register("pre_run_cell", magics._cell_files.note)
         hide_from_debugger(shell)
 
 
@@ -988,7 +811,7 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     for event, hook in [
         ("post_run_cell", _hint_after_running_loop_error),
         ("post_run_cell", magics._cell_failed),
-        ("pre_run_cell", magics._note_cell_file),
+        ("pre_run_cell", magics._cell_files.note),
     ]:
         with contextlib.suppress(ValueError):  # not registered
             shell.events.unregister(event, hook)
