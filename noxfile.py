@@ -11,7 +11,8 @@ Sessions:
   demo                        the tour (``scripts/dev.py demo``); not part of ``test``
   reliability                 interrupts, blocking code, shutdown, bad input, soak
   bench-quick                 the benchmark, a few hundred iterations: proves it runs
-  bench                       full run: docs/benchmarks.md and plot; not in ``test``
+  bench                       5 runs: docs/benchmarks.md and plot, fails on a missed
+                              target; not in ``test``
   release                     sdist and wheel built, twine-checked, installed, tested
   mutants                     each mutation of tests/mutants.toml fails a test
 
@@ -224,6 +225,11 @@ def mutants(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[OLDEST], default=False)
 def bench(session: nox.Session) -> None:
-    """The full benchmark: writes docs/benchmarks.md and its plot (not in ``test``)."""
+    """The full benchmark: writes docs/benchmarks.md and its plot (not in ``test``).
+
+    Every figure is measured in five independent processes (``-- --runs N``
+    for more); the session fails when a target is missed, after the page
+    has been written.
+    """
     session.install("-e", ".[test,bench]", *KERNEL_FLAVOURS["ipykernel7"])
     session.run("python", "-m", "benchmarks", "--docs", "docs", *session.posargs)

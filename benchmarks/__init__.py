@@ -1,5 +1,6 @@
 """arunner's benchmarks: ``python -m benchmarks`` (see ``__main__``).
 
-Never timed unit tests: every figure is a median over interleaved rounds,
-reported as a ratio to its comparison measured in the same run.
+Never timed unit tests: every figure is a ratio to its comparison measured
+in the same process, taken in several independent processes and judged on
+its spread across them.
 """

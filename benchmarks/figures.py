@@ -1,21 +1,56 @@
-"""What every benchmark reports: ratios against a comparison, and limits.
+"""What every benchmark reports: ratios against a comparison, limits, verdicts.
 
-The machine is shared and noisy, so a figure is never one timing.  Each
-method is sampled once per round, the rounds interleave the methods (in
-alternating order, so neither side always runs first), and a comparison is
-the median over rounds of the ratio between two methods' samples from the
-same round: noise that slows a round slows both sides of its ratio.
+The machine is shared and noisy, so a figure is never one timing.  Within
+one process each method is sampled once per round, the rounds interleave
+the methods (in alternating order, so neither side always runs first), and
+a comparison is the median over rounds of the ratio between two methods'
+samples from the same round: noise that slows a round slows both sides of
+its ratio.
+
+That is not enough on a machine with two cores and other work: where the
+scheduler puts the caller's thread and the loop's thread can hold for a
+whole process, and moves a ratio from one process to the next by more than
+any target's margin.  So every figure is measured in several independent
+processes (benchmarks/runs.py) and judged on its spread across them
+(:func:`verdict`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-__all__ = ["Comparison", "Limit", "conclude", "medians", "sample_rounds"]
+__all__ = [
+    "MET",
+    "MISSED",
+    "RATIO",
+    "UNSTEADY",
+    "Comparison",
+    "Judged",
+    "Limit",
+    "Spread",
+    "across",
+    "conclude",
+    "judge",
+    "medians",
+    "missed",
+    "sample_rounds",
+    "verdict",
+]
 
 Samples = dict[str, list[float]]
+
+#: Every run inside the target.
+MET = "met"
+#: The median inside the target, but not every run: the noise is as large
+#: as the margin, and the figure proves nothing either way.
+UNSTEADY = "unsteady"
+#: The median outside the target.
+MISSED = "missed"
+
+#: The unit of a comparison's figure, the ratio.
+RATIO = "\u00d7"
 
 
 @dataclass
@@ -26,14 +61,11 @@ class Comparison:
     method: str
     baseline: str
     target: float
+    #: The unit of the two methods' values (the ratio has none).
     unit: str = "us"
     ratio: float = float("nan")
     method_value: float = float("nan")
     baseline_value: float = float("nan")
-
-    @property
-    def met(self) -> bool:
-        return self.ratio <= self.target
 
 
 @dataclass
@@ -45,9 +77,76 @@ class Limit:
     target: float
     unit: str
 
+
+@dataclass(frozen=True)
+class Spread:
+    """One figure's values, one per independent run."""
+
+    values: tuple[float, ...]
+
     @property
-    def met(self) -> bool:
-        return self.value <= self.target
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+
+def verdict(spread: Spread, target: float) -> str:
+    """Judge an upper bound on the whole spread, not on one lucky run.
+
+    ``met`` only when every run is within the target, ``missed`` when the
+    median is not, and ``unsteady`` in between.
+    """
+    if spread.high <= target:
+        return MET
+    if spread.median <= target:
+        return UNSTEADY
+    return MISSED
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A figure across the runs, its target and the verdict on the two."""
+
+    name: str
+    spread: Spread
+    target: float
+    unit: str
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.spread, self.target)
+
+
+def missed(figures: Iterable[Judged]) -> list[Judged]:
+    """The figures that fail the full benchmark: missed, not merely unsteady."""
+    return [figure for figure in figures if figure.verdict == MISSED]
+
+
+def across(runs: Sequence[Mapping[str, float]]) -> dict[str, Spread]:
+    """Each name's values over the runs (the same names in each), in order."""
+    return {name: Spread(tuple(run[name] for run in runs)) for name in runs[0]}
+
+
+def _judged_as(figure: Comparison | Limit) -> tuple[float, str]:
+    """The value a figure is judged on, and its unit."""
+    if isinstance(figure, Comparison):
+        return figure.ratio, RATIO
+    return figure.value, figure.unit
+
+
+def judge(runs: Sequence[Sequence[Comparison | Limit]]) -> list[Judged]:
+    """The figures of every run, the same ones in each, against their targets."""
+    spreads = across([{f.name: _judged_as(f)[0] for f in run} for run in runs])
+    return [
+        Judged(f.name, spreads[f.name], f.target, _judged_as(f)[1]) for f in runs[0]
+    ]
 
 
 def sample_rounds(rounds: int, samplers: dict[str, Callable[[], float]]) -> Samples:

@@ -162,7 +162,12 @@ print(json.dumps({{
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much to measure: the full run, or a quick one that only proves it works."""
+    """How much one run measures: a full one, or a quick one that only proves it works.
+
+    A full run is one of several (five unless told): its share of the
+    samples, enough for a median of its own, is kept small so that all of
+    them take minutes rather than a quarter of an hour.
+    """
 
     interrupt_rounds: int
     top_level_rounds: int
@@ -175,7 +180,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(15, 5, 3.0, 15, 30, 10_000, 1_000, 40)
+        return cls(9, 2, 3.0, 11, 20, 10_000, 1_000, 40)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -196,6 +201,19 @@ class KernelResults:
     #: Click to resumed coroutine per cell: "median" and "p95", in ms.
     click_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     click_limits: list[Limit] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KernelResults:
+        """Read back what ``dataclasses.asdict`` wrote, in another process."""
+        return cls(
+            **data
+            | {
+                "comparisons": [Comparison(**c) for c in data["comparisons"]],
+                "limits": [Limit(**lim) for lim in data["limits"]],
+                "sizes": Sizes(**data["sizes"]),
+                "click_limits": [Limit(**lim) for lim in data["click_limits"]],
+            }
+        )
 
 
 @contextmanager

@@ -1,13 +1,18 @@
 """The quick benchmark runs end to end and reports every figure (never the speed).
 
 Run by ``nox -s bench-quick`` in the default test run, so that the
-benchmark cannot rot between the occasional full runs.
+benchmark cannot rot between the occasional full runs.  One quick run
+measures everything, kernels included; two more, of the per-call overhead
+only, prove the machinery of independent runs: separate processes, each
+figure's spread over them, and the verdict on it.  The verdicts themselves
+are tested on constructed numbers: no test here depends on a timing.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +21,22 @@ from typing import Any
 import pytest
 
 from benchmarks import clicks, kernel, overhead
-from benchmarks.report import IMAGE
+from benchmarks.__main__ import main
+from benchmarks.figures import (
+    MET,
+    MISSED,
+    RATIO,
+    UNSTEADY,
+    Comparison,
+    Judged,
+    Limit,
+    Spread,
+    judge,
+    missed,
+    verdict,
+)
+from benchmarks.report import IMAGE, markdown
+from benchmarks.runs import Results, Summary
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.kernel]
 
@@ -27,7 +47,7 @@ PER_CALL_METHODS = {
     "asyncio.Runner.run",
     "arunner thread",
     "run_coroutine_threadsafe().result()",
-    "call_soon_threadsafe + Event (floor)",
+    overhead.FLOOR,
     "anyio BlockingPortal.call",
 }
 INTERRUPTED = {kernel.ARUN, kernel.SYNC, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
@@ -38,12 +58,12 @@ ROUND_TRIPS = {
 }
 COMPARISONS = [c.name for c in overhead.COMPARISONS + kernel.COMPARISONS]
 CLICKS = {clicks.ARUN_CLICK, clicks.TOP_LEVEL_CLICK}
+#: The scale figures and the click's 95th percentile.
+LIMITS = 7
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """``python -m benchmarks --quick``, as a user would run it."""
-    out = tmp_path_factory.mktemp("bench")
+def benchmark(out: Path, *options: str) -> dict[str, Any]:
+    """``python -m benchmarks --quick``, as a user would run it; its JSON."""
     subprocess.run(
         [
             sys.executable,
@@ -52,14 +72,29 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
             "--quick",
             "--json",
             str(out / "results.json"),
-            "--docs",
-            str(out),
+            *options,
         ],
         cwd=ROOT,
         check=True,
         timeout=280,
     )
-    return json.loads((out / "results.json").read_text()), out
+    results: dict[str, Any] = json.loads((out / "results.json").read_text())
+    return results
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """One quick run of every figure, kernels included."""
+    out = tmp_path_factory.mktemp("bench")
+    return benchmark(out, "--runs", "1", "--docs", str(out)), out
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two quick runs of the per-call overhead (no page: the other run writes one)."""
+    return benchmark(
+        tmp_path_factory.mktemp("bench-runs"), "--runs", "2", "--no-kernel"
+    )
 
 
 def finite(value: float) -> bool:
@@ -67,40 +102,46 @@ def finite(value: float) -> bool:
 
 
 @pytest.mark.timeout(300)
-def test_every_figure_is_measured(run: tuple[dict[str, Any], Path]) -> None:
-    results, _ = run
-    assert set(results["per_call_us"]) == PER_CALL_METHODS
-    assert set(results["kernel"]["interrupt_ms"]) == INTERRUPTED
-    assert set(results["kernel"]["round_trip_ms"]) == ROUND_TRIPS
-    comparisons = results["comparisons"] + results["kernel"]["comparisons"]
+def test_every_figure_is_measured(everything: tuple[dict[str, Any], Path]) -> None:
+    summary, _ = everything
+    [run] = summary["runs"]
+    assert set(run["per_call_us"]) == PER_CALL_METHODS
+    assert set(run["kernel"]["interrupt_ms"]) == INTERRUPTED
+    assert set(run["kernel"]["round_trip_ms"]) == ROUND_TRIPS
+    comparisons = run["comparisons"] + run["kernel"]["comparisons"]
     assert [c["name"] for c in comparisons] == COMPARISONS
-    assert len(results["kernel"]["limits"]) == 6
-    assert set(results["kernel"]["click_ms"]) == CLICKS
-    assert len(results["kernel"]["click_limits"]) == 1
+    assert len(run["kernel"]["limits"]) == LIMITS - 1
+    assert set(run["kernel"]["click_ms"]) == CLICKS
+    assert len(run["kernel"]["click_limits"]) == 1
     values = [
-        *results["per_call_us"].values(),
-        *results["kernel"]["interrupt_ms"].values(),
-        *results["kernel"]["round_trip_ms"].values(),
+        *run["per_call_us"].values(),
+        *run["kernel"]["interrupt_ms"].values(),
+        *run["kernel"]["round_trip_ms"].values(),
         *(
             c[key]
             for c in comparisons
             for key in ("ratio", "method_value", "baseline_value")
         ),
-        *(limit["value"] for limit in results["kernel"]["limits"]),
-        *(ms[key] for ms in results["kernel"]["click_ms"].values() for key in ms),
-        results["kernel"]["click_limits"][0]["value"],
+        *(limit["value"] for limit in run["kernel"]["limits"]),
+        *(ms[key] for ms in run["kernel"]["click_ms"].values() for key in ms),
+        run["kernel"]["click_limits"][0]["value"],
     ]
     assert all(map(finite, values)), values
+    judged = [figure["name"] for figure in summary["figures"]]
+    assert judged[: len(COMPARISONS)] == COMPARISONS
+    assert len(judged) == len(COMPARISONS) + LIMITS
 
 
+@pytest.mark.timeout(300)
 def test_every_interrupted_cell_was_counted_and_arun_waited_for_its_cleanup(
-    run: tuple[dict[str, Any], Path],
+    everything: tuple[dict[str, Any], Path],
 ) -> None:
     """How the cells ended, which the report shows: every sample counted, and
     each %%arun cell stopped by its interrupt, with KeyboardInterrupt, only
     after its cleanup had printed.  (The others are not arunner's to promise.)"""
-    results, _ = run
-    sizes, endings = results["kernel"]["sizes"], results["kernel"]["endings"]
+    summary, _ = everything
+    [run] = summary["runs"]
+    sizes, endings = run["kernel"]["sizes"], run["kernel"]["endings"]
     assert {name: sum(counts.values()) for name, counts in endings.items()} == {
         kernel.ARUN: sizes["interrupt_rounds"],
         kernel.SYNC: sizes["interrupt_rounds"],
@@ -114,12 +155,126 @@ def test_every_interrupted_cell_was_counted_and_arun_waited_for_its_cleanup(
         }
 
 
-def test_the_page_and_the_plot_are_written(run: tuple[dict[str, Any], Path]) -> None:
-    results, out = run
+@pytest.mark.timeout(300)
+def test_the_page_and_the_plot_are_written(
+    everything: tuple[dict[str, Any], Path],
+) -> None:
+    summary, out = everything
     page = (out / "benchmarks.md").read_text()
+    [run] = summary["runs"]
     for name in [*COMPARISONS, *PER_CALL_METHODS, *INTERRUPTED, *CLICKS]:
         assert name in page
-    for limit in results["kernel"]["limits"] + results["kernel"]["click_limits"]:
+    for limit in run["kernel"]["limits"] + run["kernel"]["click_limits"]:
         assert limit["name"] in page
+    assert summary["environment"]["cpu"] in page
+    assert "before the first run" in page
+    assert "after the last" in page
     assert f"]({IMAGE})" in page
     assert (out / IMAGE).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.timeout(300)
+def test_each_run_is_a_process_of_its_own(two_runs: dict[str, Any]) -> None:
+    summary = two_runs
+    pids = {run["pid"] for run in summary["runs"]}
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+    for run in summary["runs"]:
+        assert run["kernel"] is None
+        assert len(run["load"]) == 3
+
+
+@pytest.mark.timeout(300)
+def test_each_figure_is_judged_on_its_spread_over_the_runs(
+    two_runs: dict[str, Any],
+) -> None:
+    summary = two_runs
+    ratios = [
+        {c["name"]: c["ratio"] for c in run["comparisons"]} for run in summary["runs"]
+    ]
+    assert [figure["name"] for figure in summary["figures"]] == [
+        c.name for c in overhead.COMPARISONS
+    ]
+    for figure in summary["figures"]:
+        values = tuple(run[figure["name"]] for run in ratios)
+        assert figure["values"] == list(values)
+        assert figure["median"] == pytest.approx(sum(values) / 2)
+        assert figure["verdict"] == verdict(Spread(values), figure["target"])
+
+
+def test_the_full_page_needs_five_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything is measured."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--docs", str(tmp_path), "--runs", "4"])
+    assert refused.value.code == 2
+    assert "--runs" in capsys.readouterr().err
+    assert not (tmp_path / "benchmarks.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ((0.6, 0.7, 0.8, 0.9, 0.95), MET),
+        ((0.9, 1.0, 1.0, 1.0, 1.0), MET),  # on the target is within it
+        ((0.5, 0.6, 0.7, 0.9, 1.4), UNSTEADY),  # one run out
+        ((0.5, 0.6, 1.0, 1.2, 1.4), UNSTEADY),  # the median on the target
+        ((0.5, 0.6, 1.1, 1.2, 1.4), MISSED),  # two runs in, the median out
+        ((1.1, 1.2, 1.3, 1.4, 1.5), MISSED),
+        ((1.2,), MISSED),
+        ((0.4,), MET),
+    ],
+)
+def test_a_target_is_met_only_when_every_run_is_within_it(
+    values: tuple[float, ...], expected: str
+) -> None:
+    assert verdict(Spread(values), 1.0) == expected
+
+
+def test_only_a_missed_target_fails_the_benchmark() -> None:
+    figures = [
+        Judged("in every run", Spread((0.5, 0.6)), 1.0, RATIO),
+        Judged("in one run", Spread((0.5, 1.5)), 1.0, RATIO),
+        Judged("in no run", Spread((2.0, 3.0)), 1.0, RATIO),
+    ]
+    assert [figure.verdict for figure in figures] == [MET, UNSTEADY, MISSED]
+    assert missed(figures) == [figures[2]]
+
+
+def test_figures_are_gathered_by_name_across_runs() -> None:
+    def run(ratio: float, mb: float) -> list[Comparison | Limit]:
+        return [
+            Comparison("ratio", "a", "b", 1.0, ratio=ratio),
+            Limit("memory", mb, 8, "MB"),
+        ]
+
+    judged = judge([run(0.5, 1.0), run(0.9, 9.0), run(1.2, 2.0)])
+    assert judged == [
+        Judged("ratio", Spread((0.5, 0.9, 1.2)), 1.0, RATIO),
+        Judged("memory", Spread((1.0, 9.0, 2.0)), 8, "MB"),
+    ]
+    assert [figure.verdict for figure in judged] == [UNSTEADY, UNSTEADY]
+
+
+@pytest.mark.timeout(300)
+def test_the_page_adds_up_how_the_cells_of_every_run_ended(
+    everything: tuple[dict[str, Any], Path],
+) -> None:
+    """Two runs read back from JSON, as the parent process reads them."""
+    summary, _ = everything
+    [data] = summary["runs"]
+    runs = [Results.from_json(data), Results.from_json(data)]
+    page = markdown(
+        Summary(
+            environment=summary["environment"],
+            runs=runs,
+            quick=True,
+            load_before=(0.0, 0.0, 0.0),
+            load_after=(0.0, 0.0, 0.0),
+            seconds=1.0,
+        )
+    )
+    rounds = 2 * data["kernel"]["sizes"]["interrupt_rounds"]
+    assert f"{kernel.AFTER_CLEANUP} ({rounds} of {rounds})" in page
+    assert "| run 1 | run 2 |" in page
