@@ -34,7 +34,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from arunner._interrupt import raise_in_thread
-from arunner._traceback import is_plumbing
+from arunner._traceback import is_plumbing, spliced
 
 __all__ = ["run_sync"]
 
@@ -76,16 +76,18 @@ async def run_sync(function: Callable[[], T]) -> T:
 
 
 def _interruption(outcome: asyncio.Future[Any]) -> asyncio.CancelledError:
-    """The cancellation to end with, carrying where the worker's code stopped."""
+    """The cancellation to end with, carrying where the worker's code stopped:
+    the cell's line, then the await the library's loop was at."""
     cancelled = asyncio.CancelledError()
     if outcome.done() and not outcome.cancelled():
-        stopped = outcome.exception()
+        raised = stopped = outcome.exception()
         while isinstance(stopped, BaseException) and isinstance(
             stopped.__context__, asyncio.CancelledError | KeyboardInterrupt
         ):
             stopped = stopped.__context__  # the innermost: the library's await
-        if stopped is not None:
-            cancelled = cancelled.with_traceback(stopped.__traceback__)
+        if raised is not None and stopped is not None:
+            inner = None if stopped is raised else stopped.__traceback__
+            cancelled = cancelled.with_traceback(spliced(raised.__traceback__, inner))
     return cancelled
 
 

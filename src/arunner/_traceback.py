@@ -11,6 +11,7 @@ __all__ = [
     "in_asyncio",
     "interrupted_at",
     "is_plumbing",
+    "spliced",
     "traceback_through",
     "without_asyncio_frames",
 ]
@@ -46,12 +47,35 @@ def _keeping(
         if not dropped(tb.tb_frame.f_code.co_filename):
             entries.append(tb)
         tb = tb.tb_next
+    return _relinked(entries)
+
+
+def _relinked(entries: Sequence[TracebackType]) -> TracebackType | None:
     relinked = None
     for entry in reversed(entries):
         relinked = TracebackType(
             relinked, entry.tb_frame, entry.tb_lasti, entry.tb_lineno
         )
     return relinked
+
+
+def spliced(
+    outer: TracebackType | None, inner: TracebackType | None
+) -> TracebackType | None:
+    """One traceback: ``outer``'s entries, then ``inner``'s.
+
+    An interrupted ``--sync`` cell stops in two places at once: the cell's
+    line that called ``asyncio.run()`` (the worker's exception) and the
+    await that loop's task was at (the innermost cancellation, whose own
+    traceback starts inside the loop and never reaches the cell).
+    """
+    entries = []
+    for start in (outer, inner):
+        tb = start
+        while tb is not None:
+            entries.append(tb)
+            tb = tb.tb_next
+    return _relinked(entries)
 
 
 def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import cell_lines, interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -100,7 +100,25 @@ def test_an_interrupt_cancels_the_loop_the_library_started(lib: Kernel) -> None:
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\nin the loop\nlibrary cleanup\ncleanup\n"
     assert reply.interrupt_to_idle < 5  # not the 30 s sleep
+
     assert lib.value("%arun --sync fetch_all(2)") == "4"  # the next one works
+
+
+def test_an_interrupted_library_call_shows_where_it_stopped_as_typed(
+    lib: Kernel,
+) -> None:
+    reply = lib.execute(
+        "%%arun --sync\nprint('started', flush=True)\nslow_call()\n",
+        interrupt_on="in the loop",
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.error is not None
+    shown = _plain("\n".join(reply.error["traceback"]))
+    # The cell's slow_call() line, then the library's asyncio.run() line
+    # (then the library's coroutine, at the line IPython takes from its
+    # finished frame); none of arunner's frames.
+    assert cell_lines(shown)[:2] == [3, 21], shown
+    assert "arunner" not in shown, shown
 
 
 def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
