@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from arunner._awaiters import awaiter
@@ -158,6 +158,7 @@ def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
             tops.append(task)
     infos: list[TaskInfo] = []
     placed: set[asyncio.Task[Any]] = set()
+    places: dict[tuple[CodeType, int | None], str] = {}  # many tasks wait alike
     # Tasks waiting for each other in a cycle have no top: they come last.
     for top in [*tops, *tasks]:
         stack = [(top, 0)]
@@ -172,7 +173,7 @@ def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
                     name=task.get_name(),
                     state=_state(task),
                     age=None if born < 0 else now - born,
-                    where=_suspended_at(task, cell_of),
+                    where=_suspended_at(task, cell_of, places),
                     origin=_origin_of(task),
                     depth=depth,
                 )
@@ -277,10 +278,18 @@ def _state(task: asyncio.Task[Any]) -> str:
     return "cancelling" if task.cancelling() else "pending"
 
 
-def _suspended_at(task: asyncio.Task[Any], cell_of: CellOf | None) -> str:
+def _suspended_at(
+    task: asyncio.Task[Any],
+    cell_of: CellOf | None,
+    places: dict[tuple[CodeType, int | None], str],
+) -> str:
     """Where the task waits: the innermost frame of its ``await`` chain that
     is the user's (``sleep`` in asyncio's tasks.py says nothing useful), by
-    its cell and line where ``cell_of`` knows the file."""
+    its cell and line where ``cell_of`` knows the file.
+
+    ``places`` keeps what each code and line was called, for the tasks of
+    one snapshot: a thousand pollers wait at the same line.
+    """
     frames = _await_chain(task.get_coro())
     if not frames:
         return "-"
@@ -288,11 +297,18 @@ def _suspended_at(task: asyncio.Task[Any], cell_of: CellOf | None) -> str:
         (f for f in reversed(frames) if not is_plumbing(f.f_code.co_filename)),
         frames[-1],
     )
-    code = frame.f_code
+    key = (frame.f_code, frame.f_lineno)
+    if key not in places:
+        places[key] = _place(*key, cell_of)
+    return places[key]
+
+
+def _place(code: CodeType, line: int | None, cell_of: CellOf | None) -> str:
+    """How a task table names a line of code: by its cell, where it has one."""
     cell = None if cell_of is None else cell_of(code.co_filename)
     if cell is None:
-        return f"{code.co_name} ({code.co_filename}:{frame.f_lineno})"
-    place = f"{cell_label(cell)}, line {frame.f_lineno}"
+        return f"{code.co_name} ({code.co_filename}:{line})"
+    place = f"{cell_label(cell)}, line {line}"
     return place if code.co_name == "<module>" else f"{code.co_name} ({place})"
 
 
