@@ -167,7 +167,7 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[OLDEST])
 def browser(session: nox.Session) -> None:
     """JupyterLab and Notebook 7 in Debian's headless Chromium: the stop button,
-    restart, output.
+    restart, output, the debugger.
 
     Chromium comes from ``apt-get install chromium`` (scripts/dev.py test
     installs it as root); without it the tests skip and say so.

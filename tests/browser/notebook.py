@@ -55,6 +55,7 @@ class Cell:
     def __init__(self, locator: Locator) -> None:
         self.locator = locator
         self.prompt = locator.locator(".jp-InputPrompt")
+        self.editor = locator.locator(".cm-content")
 
     @property
     def stdout(self) -> Locator:
@@ -139,19 +140,35 @@ class Notebook:
 
     # -- cells ----------------------------------------------------------------
 
+    def write(self, code: str) -> Cell:
+        """Type ``code`` into the last (empty) cell, without running it."""
+        # By its index: ``last`` would move on to the cell that running adds.
+        cell = Cell(self._cells.nth(self._cells.count() - 1))
+        cell.editor.click()
+        # One input event, as a paste: no auto-indent or bracket closing.
+        self.page.keyboard.insert_text(code)
+        return cell
+
     def run(self, code: str) -> Cell:
         """Type ``code`` into the last (empty) cell and run it with Shift+Enter.
 
         Returns at once: the cell may still be running.
         """
+        cell = self.write(code)
+        self._shift_enter()
+        return cell
+
+    def run_written(self, cell: Cell) -> None:
+        """Run the last cell, written with write(), from its editor with
+        Shift+Enter.  Returns at once: the cell may still be running."""
+        cell.editor.click()
+        self._shift_enter()
+
+    def _shift_enter(self) -> None:
+        """Shift+Enter in the last cell: it runs, and a new cell comes after it."""
         count = self._cells.count()
-        cell = Cell(self._cells.nth(count - 1))
-        cell.locator.locator(".cm-content").click()
-        # One input event, as a paste: no auto-indent or bracket closing.
-        self.page.keyboard.insert_text(code)
         self.page.keyboard.press("Shift+Enter")
         expect(self._cells).to_have_count(count + 1, timeout=PATIENCE_MS)
-        return cell
 
     def ok(self, code: str) -> Cell:
         """Run ``code`` and wait for it to finish without an error."""

@@ -394,6 +394,9 @@ def kernel_spec_in(directory: Path) -> KernelSpecManager:
                 ],
                 "display_name": "arunner tests",
                 "language": "python",
+                # As ipykernel's own spec and arunner's say: JupyterLab
+                # offers its debugger only for a kernel whose spec does.
+                "metadata": {"debugger": True},
             }
         )
     )
