@@ -63,7 +63,7 @@ class Monitor:
 
     def view(self) -> TaskTable:
         """The table as it is now, to show before the monitor starts."""
-        self._note(self._runner.tasks(self._cell_of))
+        self._note(self._runner.call(self._look))
         return self._table(live=True)
 
     def start(self, publish: Publish, route: Callable[[], None] | None) -> None:
@@ -85,7 +85,7 @@ class Monitor:
 
         Returns whether it published.  Call it on the loop's own thread.
         """
-        if not self._note(snapshot(self._cell_of)) or self._publish is None:
+        if not self._note(self._look()) or self._publish is None:
             return False
         self._publish(self._table(live=True))
         return True
@@ -106,6 +106,10 @@ class Monitor:
         return True
 
     # -- internals ------------------------------------------------------------
+
+    def _look(self) -> list[TaskInfo]:
+        """The tasks now, located as far as the table shows them (loop thread)."""
+        return snapshot(self._cell_of, located=ROWS)
 
     def _note(self, tasks: list[TaskInfo]) -> bool:
         """Keep ``tasks`` as the latest; whether they differ beyond their ages."""
@@ -135,7 +139,7 @@ class Monitor:
             # second old.  At kernel shutdown the frontend may be gone
             # already; the cleanup of the other tasks must not suffer.
             with contextlib.suppress(Exception):
-                self._note(snapshot(self._cell_of))
+                self._note(self._look())
                 if self._publish is not None:
                     self._publish(self._table(live=False))
 

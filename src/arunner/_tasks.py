@@ -138,12 +138,16 @@ def _user_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if not _is_own(t)]
 
 
-def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
+def snapshot(
+    cell_of: CellOf | None = None, *, located: int | None = None
+) -> list[TaskInfo]:
     """List the running loop's user tasks, oldest first, each awaited task
     right under the task that awaits it.
 
     Call it on the loop's own thread (``Runner.call`` does that).
-    ``cell_of`` names the cells that code comes from.
+    ``cell_of`` names the cells that code comes from.  Where a task waits,
+    the costliest part, is found for the first ``located`` rows only (all
+    by default; a live view shows only so many), the rest say "...".
     """
     now = time.monotonic()
     tasks = sorted(_user_tasks(), key=_born)
@@ -173,7 +177,11 @@ def snapshot(cell_of: CellOf | None = None) -> list[TaskInfo]:
                     name=task.get_name(),
                     state=_state(task),
                     age=None if born < 0 else now - born,
-                    where=_suspended_at(task, cell_of, places),
+                    where=(
+                        _suspended_at(task, cell_of, places)
+                        if located is None or len(infos) < located
+                        else "..."
+                    ),
                     origin=_origin_of(task),
                     depth=depth,
                 )
@@ -313,9 +321,13 @@ def _place(code: CodeType, line: int | None, cell_of: CellOf | None) -> str:
 
 
 def _await_chain(awaitable: object) -> list[FrameType]:
-    """The frames of a coroutine and of what it awaits, outermost first."""
+    """The frames of a coroutine and of what it awaits, outermost first.
+
+    A chain ends at a future (what the innermost coroutine waits for), told
+    apart first because the lookups that find a frame fail slowly on it.
+    """
     frames: list[FrameType] = []
-    while awaitable is not None and len(frames) < 100:
+    while len(frames) < 100 and not isinstance(awaitable, asyncio.Future):
         frame = getattr(awaitable, "cr_frame", None) or getattr(
             awaitable, "gi_frame", None
         )

@@ -10,7 +10,7 @@ import pytest
 
 import arunner
 from arunner._monitor import Monitor
-from arunner._tasks import TaskInfo, TaskTable
+from arunner._tasks import TaskInfo, TaskTable, snapshot
 
 
 async def parked() -> None:
@@ -171,3 +171,13 @@ def test_closing_the_runner_stops_the_monitor() -> None:
     assert not monitor.running
     assert "stopped" in published[-1].caption
     assert not monitor.stop()
+
+
+def test_a_snapshot_locates_only_the_rows_asked_for(runner: arunner.Runner) -> None:
+    # The monitor shows so many rows; finding where the rest wait is wasted.
+    started(runner, first=parked, second=parked, third=parked)
+    rows = runner.call(lambda: snapshot(located=2))
+    assert [t.name for t in rows] == ["first", "second", "third"]
+    assert [t.where.split()[0] for t in rows[:2]] == ["parked", "parked"]
+    assert rows[2].where == "..."
+    assert runner.tasks()[2].where.startswith("parked")  # all, by default
