@@ -321,13 +321,9 @@ def _place(code: CodeType, line: int | None, cell_of: CellOf | None) -> str:
 
 
 def _await_chain(awaitable: object) -> list[FrameType]:
-    """The frames of a coroutine and of what it awaits, outermost first.
-
-    A chain ends at a future (what the innermost coroutine waits for), told
-    apart first because the lookups that find a frame fail slowly on it.
-    """
+    """The frames of a coroutine and of what it awaits, outermost first."""
     frames: list[FrameType] = []
-    while len(frames) < 100 and not isinstance(awaitable, asyncio.Future):
+    while awaitable is not None and len(frames) < 100:
         frame = getattr(awaitable, "cr_frame", None) or getattr(
             awaitable, "gi_frame", None
         )
