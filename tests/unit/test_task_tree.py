@@ -181,3 +181,22 @@ def test_a_snapshot_locates_only_the_rows_asked_for(runner: arunner.Runner) -> N
     assert [t.where.split()[0] for t in rows[:2]] == ["parked", "parked"]
     assert rows[2].where == "..."
     assert runner.tasks()[2].where.startswith("parked")  # all, by default
+
+
+async def two_stops(first: asyncio.Event) -> None:
+    await first.wait()  # one task waits here...
+    await asyncio.sleep(60)  # ...the other, released, here
+
+
+def test_tasks_of_one_coroutine_at_different_lines_say_each_line(
+    runner: arunner.Runner,
+) -> None:
+    # A snapshot names each code line once for all the tasks waiting there;
+    # the same code at another line is another place.
+    held, released = asyncio.Event(), asyncio.Event()
+    released.set()
+    started(runner, held=lambda: two_stops(held), released=lambda: two_stops(released))
+    where = {t.name: t.where for t in runner.tasks()}
+    line = two_stops.__code__.co_firstlineno
+    assert where["held"].endswith(f":{line + 1})"), where
+    assert where["released"].endswith(f":{line + 2})"), where
