@@ -5,7 +5,9 @@ frontend (a button click, a slider drag) that arrives while a cell runs
 waits until the cell ends (ipykernel#65): a cell cannot await anything the
 notebook UI produces.  A ``%%arun`` cell, though, spends its time in the
 runner's wait, in the very thread whose shell queue holds those messages,
-and the wait calls :attr:`Runner.while_waiting` at every slice.  There,
+and the wait calls :attr:`Runner.while_waiting` at every slice, and at
+once when the socket that feeds that thread's shell queue is readable (the
+pump's ``fileno()``; the run's end wakes the wait too).  There,
 :class:`CommPump` takes what has arrived for that thread: comm messages are
 handled at once through the kernel's own handlers, so widget callbacks run
 and can resolve a future the cell's coroutine awaits; every other message
@@ -116,6 +118,22 @@ class CommPump:
             self._turn_off(f"handling a comm message failed ({error!r})")
         finally:
             self._busy.discard(me)
+
+    def fileno(self) -> int | None:
+        """What the waiting thread watches to be called when a message arrives.
+
+        The file descriptor of the socket that feeds this thread's shell
+        queue (zmq's edge-triggered one: readable once something arrives
+        after a flush, which every call ends with); None if the pump is
+        off, already busy in this thread, or the thread has no shell queue.
+        """
+        if self._off or threading.get_ident() in self._busy:
+            return None
+        try:
+            found = self._feed()
+        except Exception:  # noqa: BLE001 - the next call reports and turns off
+            return None
+        return None if found is None else int(found[0].socket.fileno())
 
     def _turn_off(self, why: str) -> None:
         self._off = True

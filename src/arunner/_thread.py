@@ -40,6 +40,7 @@ from arunner._loop import (
 )
 from arunner._tasks import describe_task, user_frames
 from arunner._traceback import interrupted_at, traceback_through
+from arunner._wakeup import Doorbell
 
 __all__ = ["ThreadEngine"]
 
@@ -67,7 +68,8 @@ class ThreadEngine:
         #: whether a run's main task runs in ``context`` now (loop thread only)
         self.context_in_use = False
         #: called in the waiting caller's thread at every wait slice, e.g. to
-        #: handle a kernel's widget messages while a cell waits (see Runner)
+        #: handle a kernel's widget messages while a cell waits; one with a
+        #: ``fileno()`` also ends the slice when that is readable (see Runner)
         self.while_waiting: Callable[[], None] | None = None
         self.blocked_by: str | None = None
         self._responsive = threading.Event()
@@ -210,7 +212,9 @@ class _Call(Generic[T]):
     The caller waits on a bare lock that the task's done-callback releases:
     the cheapest cross-thread wake-up there is, and one whose wait can be
     sliced.  ``finished`` is set before the release, so a wait broken by an
-    interrupt never blocks again on a lock that was already consumed.
+    interrupt never blocks again on a lock that was already consumed.  A
+    wait hook with a file descriptor to watch makes the caller wait on a
+    :class:`Doorbell` instead, which the done-callback rings.
     """
 
     __slots__ = (
@@ -220,6 +224,7 @@ class _Call(Generic[T]):
         "_engine",
         "_owns_context",
         "abandoned",
+        "bell",
         "cancel_delivered",
         "cancel_took",
         "finished",
@@ -244,6 +249,8 @@ class _Call(Generic[T]):
         #: whether the interrupt's cancel() reached a task that was not done
         self.cancel_took = False
         self.abandoned = False
+        #: rung when the run ends, if the caller waits on one (caller's thread)
+        self.bell: Doorbell | None = None
 
     # -- loop thread ---------------------------------------------------------
 
@@ -269,6 +276,8 @@ class _Call(Generic[T]):
             _report_abandoned(task)
         else:
             self._done.release()
+            if (bell := self.bell) is not None:
+                bell.ring()
 
     def _deliver_cancel(self) -> None:
         self.cancel_delivered = True
@@ -294,15 +303,16 @@ class _Call(Generic[T]):
             except RuntimeError:
                 self._coro.close()
                 raise RuntimeError("Runner is closed") from None
-            while not self.finished:
-                try:
-                    if not self._done.acquire(True, WAIT_SLICE):
-                        self._check_alive()
-                        if (waiting := self._engine.while_waiting) is not None:
-                            waiting()
-                except KeyboardInterrupt:
-                    if not scope.absorb():
-                        raise self._abandon() from None
+            try:
+                while not self.finished:
+                    try:
+                        self._wait_a_slice()
+                    except KeyboardInterrupt:
+                        if not scope.absorb():
+                            raise self._abandon() from None
+            finally:
+                if self.bell is not None:
+                    self.bell.close()
         task = self.task
         assert task is not None
         if self.cancel_took and task.cancelled():
@@ -316,6 +326,25 @@ class _Call(Generic[T]):
                 except asyncio.CancelledError as exc:
                     raise interrupted_at(exc) from None
         return task.result()
+
+    def _wait_a_slice(self) -> None:
+        """Wait up to a slice for the run to end, doing the hook's work."""
+        hook = self._engine.while_waiting
+        watch: Callable[[], int | None] | None = getattr(hook, "fileno", None)
+        if hook is None or watch is None:
+            if not self._done.acquire(True, WAIT_SLICE):
+                self._check_alive()
+                if hook is not None:
+                    hook()
+            return
+        if self.bell is None:
+            self.bell = Doorbell()  # from now on the run's end rings it
+            if self.finished:
+                return
+        hook()
+        if not self.finished:
+            self.bell.wait(watch(), WAIT_SLICE)
+        self._check_alive()
 
     def _check_alive(self) -> None:
         if self._engine.loop.is_closed() and not self.finished:

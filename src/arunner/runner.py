@@ -155,6 +155,11 @@ class Runner:
         the loop thread, such as a kernel's widget messages.  Only the thread
         engine waits this way; it must return quickly and handle its own
         errors (KeyboardInterrupt aside, which counts as an interrupt).
+
+        A hook that also has a ``fileno()`` method, as ``select()`` expects,
+        is called as soon as that file descriptor is readable instead of at
+        the next slice (and at the start of the wait); ``fileno()`` may
+        return None when there is nothing to watch.
         """
         return self._while_waiting
 

@@ -379,6 +379,54 @@ def test_an_interrupt_during_a_callback_cancels_the_cells_coroutine(
     assert nb.value("%arun asyncio.sleep(0, 'still usable')") == "'still usable'"
 
 
+WAIT_THEN_CLEAN_UP = f"""%%arun
+try:
+    print('waiting', flush=True)
+    await next_click(button, timeout={EVENT_TIMEOUT})
+    print('clicked', flush=True)
+finally:
+    print('cleanup', flush=True)
+"""
+
+
+def test_an_interrupt_while_waiting_for_a_click_cancels_the_cell(
+    nb: Kernel, button_id: str
+) -> None:
+    reply = drive(
+        nb, WAIT_THEN_CLEAN_UP, [("waiting", lambda _: nb.manager.interrupt_kernel())]
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "waiting\ncleanup\n"  # not clicked: it did not resume
+    assert reply.stderr == ""  # the pump did not turn itself off
+    # The next cell still gets its click while it waits.
+    reply = drive(nb, AWAIT_CLICK, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.stdout == "waiting\nclicked True\n"
+
+
+def test_a_click_is_handled_when_it_arrives_not_at_the_next_wait_slice(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    # With hour-long slices, only a wait that watches the shell queue (and
+    # wakes when the run ends, or on an interrupt) lets these cells finish.
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    kernel.ok("import arunner._thread\narunner._thread.WAIT_SLICE = 3600.0")
+    reply = drive(
+        kernel, AWAIT_CLICK, [("waiting", lambda _: click(kernel, button_id))]
+    )
+    assert reply.stdout == "waiting\nclicked True\n"
+    assert kernel.value("%arun asyncio.sleep(0, 'the end woke it')") == (
+        "'the end woke it'"
+    )
+    reply = drive(
+        kernel,
+        WAIT_THEN_CLEAN_UP,
+        [("waiting", lambda _: kernel.manager.interrupt_kernel())],
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "waiting\ncleanup\n"
+
+
 # -- the off switch and the fallback --------------------------------------------------
 
 MISSES_THE_CLICK = f"""%%arun

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
 import contextvars
+import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -467,6 +470,104 @@ def test_while_waiting_is_called_in_the_waiting_thread_during_a_thread_run() -> 
     assert during >= 3  # slices of 50 ms during a 0.3 s wait
     assert set(seen) == {threading.get_ident()}
     assert len(seen) == during  # unset: no more calls
+
+
+class _WatchedHook:
+    """A wait hook with a file descriptor to watch, as the comm pump has."""
+
+    def __init__(self) -> None:
+        self.inbox, self.outside = socket.socketpair()
+        self.inbox.setblocking(False)
+        self.received = threading.Event()
+        self.threads: set[int] = set()
+
+    def __call__(self) -> None:
+        self.threads.add(threading.get_ident())
+        with contextlib.suppress(BlockingIOError):
+            if self.inbox.recv(16):
+                self.received.set()
+
+    def fileno(self) -> int:
+        return self.inbox.fileno()
+
+    def close(self) -> None:
+        self.inbox.close()
+        self.outside.close()
+
+
+@pytest.mark.timeout(15)  # a wait that missed its wake-up would last an hour
+def test_a_watching_hook_is_called_when_its_descriptor_is_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not at the end of a slice: with hour-long slices the run would hang."""
+    monkeypatch.setattr("arunner._thread.WAIT_SLICE", 3600.0)
+    hook = _WatchedHook()
+
+    async def until_the_hook_has_received() -> str:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, hook.outside.send, b"x")
+        await loop.run_in_executor(None, hook.received.wait)
+        return "received"
+
+    try:
+        with arunner.Runner(mode="thread") as runner:
+            runner.while_waiting = hook
+            assert runner.run(until_the_hook_has_received()) == "received"
+    finally:
+        hook.close()
+    assert hook.threads == {threading.get_ident()}
+
+
+@pytest.mark.timeout(15)  # a wait that missed its wake-up would last an hour
+def test_the_end_of_a_run_wakes_a_watching_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's end rings the waiting thread: no slice, nothing to read."""
+    monkeypatch.setattr("arunner._thread.WAIT_SLICE", 3600.0)
+    hook = _WatchedHook()
+    try:
+        with arunner.Runner(mode="thread") as runner:
+            runner.while_waiting = hook
+            for _ in range(20):  # ending before and after the wait started
+                assert runner.run(asyncio.sleep(0.01, "done")) == "done"
+                assert runner.run(asyncio.sleep(0, "done")) == "done"
+    finally:
+        hook.close()
+    assert not hook.received.is_set()
+
+
+@pytest.mark.timeout(15)  # a wait that missed its wake-up would last an hour
+def test_an_interrupt_during_a_watching_wait_cancels_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGINT in the select(): cleanup runs, KeyboardInterrupt, no resuming."""
+    monkeypatch.setattr("arunner._thread.WAIT_SLICE", 3600.0)
+    hook = _WatchedHook()
+    started = threading.Event()
+    story: list[str] = []
+
+    async def sleeper() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+            story.append("resumed")
+        finally:
+            story.append("cleanup")
+
+    def interrupt_once_started() -> None:
+        started.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        with arunner.Runner(mode="thread") as runner:
+            runner.while_waiting = hook
+            threading.Thread(target=interrupt_once_started).start()
+            with pytest.raises(KeyboardInterrupt):
+                runner.run(sleeper())
+            assert story == ["cleanup"]
+            assert runner.run(asyncio.sleep(0, "usable")) == "usable"
+    finally:
+        hook.close()
 
 
 def test_settle_waits_for_the_step_the_loop_is_running() -> None:
