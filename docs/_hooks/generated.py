@@ -32,6 +32,7 @@ NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_TITLES = {
     "quickstart.ipynb": "Quickstart",
     "background-tasks.ipynb": "Background tasks",
+    "widgets.ipynb": "Awaiting widgets",
     "configuration.ipynb": "Configuration and modes",
     "migrating.ipynb": "Migrating from nest_asyncio and asyncio.run",
 }
