@@ -212,6 +212,61 @@ def test_a_comm_target_registered_in_the_cell_is_opened_while_it_waits(
     assert reply.stdout == "waiting\nopened with {'hello': 'world'}\n"
 
 
+COMM_CLOSED = f"""%%arun
+loop = asyncio.get_running_loop()
+closed = loop.create_future()
+def on_open(comm, msg):
+    comm.on_close(lambda msg: loop.call_soon_threadsafe(closed.set_result, 'closed'))
+    print('opened', flush=True)
+get_ipython().kernel.comm_manager.register_target('arunner-close-test', on_open)
+print('waiting', flush=True)
+print(await asyncio.wait_for(closed, {EVENT_TIMEOUT}), flush=True)
+"""
+
+
+def test_a_comm_closed_by_the_frontend_is_closed_while_the_cell_waits(
+    nb: Kernel,
+) -> None:
+    comm_id = uuid.uuid4().hex
+
+    def open_comm(_: Reply) -> None:
+        content = {"comm_id": comm_id, "target_name": "arunner-close-test", "data": {}}
+        send(nb, "comm_open", content)
+
+    def close_comm(_: Reply) -> None:
+        send(nb, "comm_close", {"comm_id": comm_id, "data": {}})
+
+    # The target prints 'opened' under the comm_open message, not the cell.
+    reply = drive(
+        nb, COMM_CLOSED, [("waiting", lambda r: (open_comm(r), close_comm(r)))]
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nclosed\n"
+
+
+def test_an_arun_line_awaits_a_click_and_returns_the_button(
+    nb: Kernel, button_id: str
+) -> None:
+    code = (
+        "print('waiting', flush=True)\n"
+        f"clicked = %arun next_click(button, timeout={EVENT_TIMEOUT})\n"
+        "print('clicked', clicked is button)"
+    )
+    reply = drive(nb, code, [("waiting", lambda _: click(nb, button_id))])
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nclicked True\n"
+
+
+def test_a_change_that_does_not_come_is_a_timeout_error_saying_what(
+    nb: Kernel,
+) -> None:
+    nb.ok("quiet = widgets.IntSlider()")
+    reply = nb.execute("%arun next_change(quiet, timeout=0.2)")
+    assert reply.ename == "TimeoutError"
+    assert "'value' of IntSlider" in reply.error["evalue"]
+    assert "did not change within 0.2 s" in reply.error["evalue"]
+
+
 HAND_OFF = f"""%%arun
 done = asyncio.Event()
 async def work():
