@@ -31,6 +31,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 # Building, installing and running the unit tests take minutes, not seconds.
 pytestmark = [pytest.mark.release, pytest.mark.timeout(900)]
@@ -214,12 +215,26 @@ def test_the_metadata_names_the_distribution_and_the_pythons_tested(
 
 
 def test_the_changelog_names_this_version_as_the_latest(dist: Dist) -> None:
+    """Artifacts are never labelled with a release that lacks their changes.
+
+    With changes under ``Unreleased`` the version must be a ``.dev`` one of
+    a later release; without, it is the newest release in the changelog.
+    """
     changelog = (ROOT / "CHANGELOG.md").read_text()
-    versions = re.findall(r"^## \[([^\]]+)\]", changelog, flags=re.MULTILINE)
+    sections = re.split(r"^## \[([^\]]+)\].*$", changelog, flags=re.MULTILINE)
+    versions = sections[1::2]
     released = [v for v in versions if v != "Unreleased"]
     assert released, "CHANGELOG.md has no released version"
-    assert released[0] == VERSION
-    assert versions[0] in {"Unreleased", VERSION}
+    assert versions[0] in {"Unreleased", released[0]}
+    unreleased = sections[2].strip() if versions[0] == "Unreleased" else ""
+    if unreleased:
+        assert Version(VERSION).is_devrelease, (
+            f"CHANGELOG.md has unreleased changes, so the version must be a "
+            f".dev one of the next release, not {VERSION}"
+        )
+        assert Version(VERSION) > Version(released[0])
+    else:
+        assert VERSION == released[0]
 
 
 def test_the_wheel_holds_the_package_and_the_kernelspec(dist: Dist) -> None:
