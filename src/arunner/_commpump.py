@@ -5,9 +5,9 @@ frontend (a button click, a slider drag) that arrives while a cell runs
 waits until the cell ends (ipykernel#65): a cell cannot await anything the
 notebook UI produces.  A ``%%arun`` cell, though, spends its time in the
 runner's wait, in the very thread whose shell queue holds those messages,
-and the wait calls :attr:`Runner.while_waiting` at every slice, and at
-once when the socket that feeds that thread's shell queue is readable (the
-pump's ``fileno()``; the run's end wakes the wait too).  There,
+and the wait calls :attr:`Runner.while_waiting` when it starts and as soon
+as the socket that feeds that thread's shell queue is readable (the pump's
+``fileno()``; the run's end wakes the wait too).  There,
 :class:`CommPump` takes what has arrived for that thread: comm messages are
 handled at once through the kernel's own handlers, so widget callbacks run
 and can resolve a future the cell's coroutine awaits; every other message
@@ -84,7 +84,9 @@ _POLLIN = 1
 class CommPump:
     """Handles the comm messages of the waiting thread's shell queue.
 
-    Called with no arguments at every wait slice, in the waiting thread.
+    Called with no arguments in the waiting thread: when the wait starts,
+    then whenever :meth:`fileno` is readable (at every slice while it is
+    None).
     Not re-entrant per thread: a widget callback that itself waits for the
     runner (``runner.start()`` does, briefly) leaves the messages that
     arrive meanwhile to the outer call.

@@ -228,6 +228,7 @@ class _Call(Generic[T]):
         "cancel_delivered",
         "cancel_took",
         "finished",
+        "hook_due",
         "task",
     )
 
@@ -251,6 +252,9 @@ class _Call(Generic[T]):
         self.abandoned = False
         #: rung when the run ends, if the caller waits on one (caller's thread)
         self.bell: Doorbell | None = None
+        #: whether the wait hook has work: at first, and once its file
+        #: descriptor was readable (caller's thread)
+        self.hook_due = False
 
     # -- loop thread ---------------------------------------------------------
 
@@ -339,11 +343,16 @@ class _Call(Generic[T]):
             return
         if self.bell is None:
             self.bell = Doorbell()  # from now on the run's end rings it
+            self.hook_due = True  # for what has arrived before the wait
             if self.finished:
                 return
-        hook()
+        if self.hook_due:
+            hook()
+            self.hook_due = False  # not if it raised: it may have left work
         if not self.finished:
-            self.bell.wait(watch(), WAIT_SLICE)
+            watched = watch()
+            readable = self.bell.wait(watched, WAIT_SLICE)
+            self.hook_due = watched is None or readable
         self._check_alive()
 
     def _check_alive(self) -> None:

@@ -46,9 +46,9 @@ class Doorbell:
             with contextlib.suppress(BlockingIOError):  # rung often enough
                 self._ring.send(b"\0")
 
-    def wait(self, also: int | None, timeout: float) -> None:
+    def wait(self, also: int | None, timeout: float) -> bool:
         """Sleep until rung, until ``also`` (a file descriptor) is readable
-        or for ``timeout`` seconds.
+        or for ``timeout`` seconds; True if ``also`` is readable.
 
         An interrupt's Python handler runs meanwhile: if it raises, so does
         this; if it returns, the sleep goes on (PEP 475).
@@ -56,11 +56,19 @@ class Doorbell:
         watched: list[int | socket.socket] = [self._listen]
         if also is not None:
             watched.append(also)
-        ready, _, _ = select.select(watched, [], [], timeout)
+        try:
+            ready, _, _ = select.select(watched, [], [], timeout)
+        except (OSError, ValueError):
+            if also is None:
+                raise
+            # ``also`` was closed under us (its owner shut down): the run's
+            # end is still worth waiting for, and the hook will say no more.
+            ready, _, _ = select.select([self._listen], [], [], timeout)
         if self._listen in ready:
             with contextlib.suppress(BlockingIOError):
                 while self._listen.recv(4096):
                     pass
+        return also is not None and also in ready
 
     def close(self) -> None:
         with self._lock:

@@ -157,9 +157,10 @@ class Runner:
         errors (KeyboardInterrupt aside, which counts as an interrupt).
 
         A hook that also has a ``fileno()`` method, as ``select()`` expects,
-        is called as soon as that file descriptor is readable instead of at
-        the next slice (and at the start of the wait); ``fileno()`` may
-        return None when there is nothing to watch.
+        is called at the start of the wait and then as soon as that file
+        descriptor is readable, instead of at every slice; while
+        ``fileno()`` returns None (nothing to watch) it is called at every
+        slice again.
         """
         return self._while_waiting
 

@@ -234,7 +234,7 @@ def test_the_changelog_names_this_version_as_the_latest(dist: Dist) -> None:
         )
         assert Version(VERSION) > Version(released[0])
     else:
-        assert VERSION == released[0]
+        assert released[0] == VERSION
 
 
 def test_the_wheel_holds_the_package_and_the_kernelspec(dist: Dist) -> None:

@@ -536,6 +536,27 @@ def test_the_end_of_a_run_wakes_a_watching_wait(
     assert not hook.received.is_set()
 
 
+def test_a_watching_hook_is_left_alone_while_its_descriptor_is_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Called when the wait starts, then only when there is something to read;
+    a hook with nothing to watch (fileno() None) is called at every slice."""
+    monkeypatch.setattr("arunner._thread.WAIT_SLICE", 0.01)
+    hook = _WatchedHook()
+    try:
+        with arunner.Runner(mode="thread") as runner:
+            runner.while_waiting = hook
+            calls: list[int] = []
+            monkeypatch.setattr(_WatchedHook, "__call__", lambda self: calls.append(1))
+            runner.run(asyncio.sleep(0.3))
+            assert len(calls) == 1
+            monkeypatch.setattr(_WatchedHook, "fileno", lambda self: None)
+            runner.run(asyncio.sleep(0.3))
+            assert len(calls) > 10  # 30 slices of 10 ms
+    finally:
+        hook.close()
+
+
 @pytest.mark.timeout(15)  # a wait that missed its wake-up would last an hour
 def test_an_interrupt_during_a_watching_wait_cancels_the_run(
     monkeypatch: pytest.MonkeyPatch,
