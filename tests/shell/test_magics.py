@@ -667,3 +667,13 @@ def test_autoawait_routes_cells_that_mix_ipython_syntax_and_await(ready: Shell) 
         "threading.current_thread().name"
     )
     assert where.startswith("arunner-loop-")
+
+
+def test_outside_a_kernel_a_waiting_cell_has_no_widget_pump(shell: Shell) -> None:
+    """Widget events are a kernel's: terminal IPython's runner waits without a hook."""
+    shell.ok("%config ARunMagics.mode = 'thread'")
+    shell.ok("import asyncio, arunner")
+    assert shell.ok("%arun asyncio.sleep(0, 'ran')") == "ran"
+    assert shell.ok("arunner.get_runner().while_waiting") is None
+    shell.ok("%config ARunMagics.widget_events = True")  # on, and still none
+    assert shell.ok("arunner.get_runner().while_waiting") is None
