@@ -39,6 +39,41 @@ async def _slow():
 
 def slow_call():
     return asyncio.run(_slow())
+
+def runner_call(x):
+    "A library that keeps an asyncio.Runner of its own."
+    with asyncio.Runner() as runner:
+        return runner.run(_fetch(x))
+
+def slow_runner_call():
+    with asyncio.Runner() as runner:
+        return runner.run(_slow())
+
+def slow_uvloop_call():
+    "uvloop's loop runs in C: no run_until_complete frame, only Runner.run's."
+    import uvloop
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_slow())
+
+def anyio_call(x):
+    import anyio
+    return anyio.run(_fetch, x)
+
+def slow_anyio_call():
+    import anyio
+    return anyio.run(_slow)
+
+import threading
+release = threading.Event()
+
+def stubborn_call():
+    "A library call blocked in C that swallows KeyboardInterrupt."
+    while not release.is_set():
+        try:
+            print("stuck in C", flush=True)
+            release.wait()
+        except KeyboardInterrupt:
+            print("ignored the interrupt", flush=True)
 """
 
 
@@ -92,10 +127,30 @@ def test_a_contextvar_set_in_a_sync_cell_reaches_later_cells(lib: Kernel) -> Non
     assert lib.value("%%arun\nuser.get()") == "'ada'"
 
 
-def test_an_interrupt_cancels_the_loop_the_library_started(lib: Kernel) -> None:
+def test_asyncio_runner_and_anyio_run_inside_a_library_work(lib: Kernel) -> None:
+    pytest.importorskip("anyio")
+    reply = lib.ok("%%arun --sync\n(runner_call(3), anyio_call(4))\n")
+    assert reply.result == "(6, 8)"
+
+
+@pytest.mark.parametrize(
+    ("call", "needs"),
+    [
+        ("slow_call()", None),  # asyncio.run()
+        ("slow_runner_call()", None),  # asyncio.Runner().run()
+        ("slow_uvloop_call()", "uvloop"),  # a loop without Python frames
+        ("slow_anyio_call()", "anyio"),
+    ],
+    ids=["asyncio.run", "asyncio.Runner", "uvloop-Runner", "anyio.run"],
+)
+def test_an_interrupt_cancels_the_loop_the_library_started(
+    lib: Kernel, call: str, needs: str | None
+) -> None:
+    if needs is not None:
+        pytest.importorskip(needs)
     reply = lib.execute(
-        interruptible("slow_call()\nprint('after the call')", magic="%%arun --sync"),
-        interrupt_on="in the loop",  # asyncio.run() has started its loop
+        interruptible(f"{call}\nprint('after the call')", magic="%%arun --sync"),
+        interrupt_on="in the loop",  # the library's loop has started
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\nin the loop\nlibrary cleanup\ncleanup\n"
@@ -132,8 +187,50 @@ def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
     assert lib.value("%arun --sync fetch_all(3)") == "6"
 
 
-def test_await_in_a_sync_body_says_to_drop_sync(lib: Kernel) -> None:
-    reply = lib.execute("%%arun --sync\nawait asyncio.sleep(0)\n")
+def test_a_second_interrupt_leaves_a_worker_stuck_in_c_and_the_next_call_says_so(
+    lib: Kernel,
+) -> None:
+    reply = lib.execute(
+        interruptible("stubborn_call()\nprint('resumed')", magic="%%arun --sync"),
+        interrupt_on="stuck in C",
+        interrupts=2,
+    )
+    try:
+        assert reply.ename == "KeyboardInterrupt"
+        assert reply.interrupt_to_idle < 5  # left at once, the worker still stuck
+        # The worker never saw the first interrupt: it is still in release.wait().
+        assert reply.stdout == "started\nstuck in C\n"
+
+        after = lib.execute("%%arun --sync\nfetch_all(3)\n")
+        assert after.error is None
+        assert after.result == "6"  # in a new worker
+        assert "RuntimeWarning" in after.stderr
+        report = " ".join(after.stderr.split())
+        assert "the worker of an interrupted --sync call" in report
+        assert "is still running at " in report
+        assert "it ignored the interrupt" in report
+        assert "This call runs in a new worker." in report
+    finally:
+        lib.ok(
+            "release.set()\n"
+            "for _t in threading.enumerate():\n"
+            "    if _t.name.startswith('arunner-sync-'):\n"
+            "        _t.join(10)\n"
+            "release.clear()\n"
+        )
+    # Once it has ended, nobody is told about it again.
+    quiet = lib.execute("%arun --sync fetch_all(4)")
+    assert quiet.result == "8"
+    assert "still running" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["%%arun --sync\nawait asyncio.sleep(0)\n", "%arun --sync await asyncio.sleep(0)"],
+    ids=["cell", "line"],
+)
+def test_await_in_a_sync_body_says_to_drop_sync(lib: Kernel, code: str) -> None:
+    reply = lib.execute(code)
     assert "UsageError" in reply.stderr
     assert "drop --sync" in reply.stderr
     assert lib.value("%arun --sync fetch_all(5)") == "10"
