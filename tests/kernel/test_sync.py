@@ -9,11 +9,12 @@ the kernel's loop is running.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from tests.kernel.cells import cell_lines, interruptible
-from tests.kernel.conftest import Kernel
+from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
 
@@ -271,6 +272,71 @@ def test_a_plain_cell_with_the_running_loop_error_ends_with_a_hint(
     other = lib.execute("%%arun\nraise RuntimeError('something else')")
     assert other.ename == "RuntimeError"
     assert "--sync" not in other.stderr
+
+
+def _first(reply: Reply, text: str, msg_type: str = "stream") -> int:
+    """The position, in iopub order, of the cell's first output of ``msg_type``
+    with ``text`` in it (in its traceback, for an error)."""
+    for i, m in enumerate(reply.outputs):
+        content = m["content"]
+        shown = content.get("text", "") + "".join(content.get("traceback", []))
+        if m["msg_type"] == msg_type and text in shown:
+            return i
+    raise AssertionError(f"no {msg_type} with {text!r} in {reply.outputs}")
+
+
+HINT = "re-run it with %%arun --sync"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "fetch_all(1)",  # asyncio.run()
+        "asyncio.get_event_loop().run_until_complete(_fetch(1))",  # the kernel's
+        "asyncio.new_event_loop().run_until_complete(_fetch(1))",  # a private one
+    ],
+    ids=["asyncio.run", "kernel-loop", "private-loop"],
+)
+def test_the_hint_follows_the_error_of_each_running_loop_refusal(
+    lib: Kernel, cell: str
+) -> None:
+    reply = lib.execute(cell)
+    assert reply.ename == "RuntimeError"
+    assert _first(reply, "RuntimeError", "error") < _first(reply, HINT)
+
+
+def test_the_hint_leaves_another_extensions_exception_handler_in_place(
+    lib: Kernel,
+) -> None:
+    lib.ok(
+        "def _their_handler(shell, etype, value, tb, tb_offset=None):\n"
+        "    print('their handler saw', etype.__name__, flush=True)\n"
+        "    return shell.InteractiveTB.structured_traceback(\n"
+        "        etype, value, tb, tb_offset=tb_offset)\n"
+        "get_ipython().set_custom_exc((RuntimeError,), _their_handler)\n"
+    )
+    try:
+        reply = lib.execute("fetch_all(1)")
+        # IPython shows nothing more than what their handler shows...
+        assert reply.status == "error"
+        assert reply.stdout == "their handler saw RuntimeError\n"
+        # ...and the hint follows it.
+        assert _first(reply, "their handler saw") < _first(reply, HINT)
+        # Still theirs for the next error.
+        again = lib.execute("raise RuntimeError('their kind of error')")
+        assert again.stdout == "their handler saw RuntimeError\n"
+        assert lib.value("get_ipython().custom_exceptions") == "(RuntimeError,)"
+    finally:
+        lib.ok("get_ipython().set_custom_exc((), None)")
+
+
+def test_no_hint_once_arunner_is_unloaded(start_kernel: Callable[..., Kernel]) -> None:
+    kernel = start_kernel()
+    kernel.ok(LIBRARY)
+    kernel.ok("%unload_ext arunner")
+    reply = kernel.execute("fetch_all(1)")
+    assert reply.ename == "RuntimeError"
+    assert "--sync" not in reply.stderr
 
 
 def test_display_and_logging_from_a_sync_body_land_in_the_cell(lib: Kernel) -> None:
