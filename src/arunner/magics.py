@@ -104,6 +104,16 @@ _RUNNING_LOOP_HINT = (
 )
 
 
+#: asyncio's refusals to run a loop inside a running one: asyncio.run() and
+#: Runner.run(); run_until_complete() of the running loop; and of another one
+#: (a library's private loop).
+_RUNNING_LOOP_REFUSALS = (
+    "cannot be called from a running event loop",
+    "This event loop is already running",
+    "Cannot run the event loop while another loop is running",
+)
+
+
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
     """Resolve "module.attr" or "module:attr" to a callable; "" means the default."""
     if not spec:
@@ -792,9 +802,8 @@ def _hint_after_running_loop_error(result: Any) -> None:
     what to write instead.  It only adds a line after IPython's traceback,
     so another extension's exception handler keeps working."""
     error = getattr(result, "error_in_exec", None)
-    if not isinstance(error, RuntimeError) or (
-        "cannot be called from a running event loop" not in str(error)
-        and "This event loop is already running" not in str(error)
+    if not isinstance(error, RuntimeError) or not any(
+        refusal in str(error) for refusal in _RUNNING_LOOP_REFUSALS
     ):
         return
     raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""

@@ -9,11 +9,12 @@ the kernel's loop is running.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from tests.kernel.cells import cell_lines, interruptible
-from tests.kernel.conftest import Kernel
+from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
 
@@ -39,6 +40,41 @@ async def _slow():
 
 def slow_call():
     return asyncio.run(_slow())
+
+def runner_call(x):
+    "A library that keeps an asyncio.Runner of its own."
+    with asyncio.Runner() as runner:
+        return runner.run(_fetch(x))
+
+def slow_runner_call():
+    with asyncio.Runner() as runner:
+        return runner.run(_slow())
+
+def slow_uvloop_call():
+    "uvloop's loop runs in C: no run_until_complete frame, only Runner.run's."
+    import uvloop
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_slow())
+
+def anyio_call(x):
+    import anyio
+    return anyio.run(_fetch, x)
+
+def slow_anyio_call():
+    import anyio
+    return anyio.run(_slow)
+
+import threading
+release = threading.Event()
+
+def stubborn_call():
+    "A library call blocked in C that swallows KeyboardInterrupt."
+    while not release.is_set():
+        try:
+            print("stuck in C", flush=True)
+            release.wait()
+        except KeyboardInterrupt:
+            print("ignored the interrupt", flush=True)
 """
 
 
@@ -92,10 +128,30 @@ def test_a_contextvar_set_in_a_sync_cell_reaches_later_cells(lib: Kernel) -> Non
     assert lib.value("%%arun\nuser.get()") == "'ada'"
 
 
-def test_an_interrupt_cancels_the_loop_the_library_started(lib: Kernel) -> None:
+def test_asyncio_runner_and_anyio_run_inside_a_library_work(lib: Kernel) -> None:
+    pytest.importorskip("anyio")
+    reply = lib.ok("%%arun --sync\n(runner_call(3), anyio_call(4))\n")
+    assert reply.result == "(6, 8)"
+
+
+@pytest.mark.parametrize(
+    ("call", "needs"),
+    [
+        ("slow_call()", None),  # asyncio.run()
+        ("slow_runner_call()", None),  # asyncio.Runner().run()
+        ("slow_uvloop_call()", "uvloop"),  # a loop without Python frames
+        ("slow_anyio_call()", "anyio"),
+    ],
+    ids=["asyncio.run", "asyncio.Runner", "uvloop-Runner", "anyio.run"],
+)
+def test_an_interrupt_cancels_the_loop_the_library_started(
+    lib: Kernel, call: str, needs: str | None
+) -> None:
+    if needs is not None:
+        pytest.importorskip(needs)
     reply = lib.execute(
-        interruptible("slow_call()\nprint('after the call')", magic="%%arun --sync"),
-        interrupt_on="in the loop",  # asyncio.run() has started its loop
+        interruptible(f"{call}\nprint('after the call')", magic="%%arun --sync"),
+        interrupt_on="in the loop",  # the library's loop has started
     )
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\nin the loop\nlibrary cleanup\ncleanup\n"
@@ -132,8 +188,50 @@ def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
     assert lib.value("%arun --sync fetch_all(3)") == "6"
 
 
-def test_await_in_a_sync_body_says_to_drop_sync(lib: Kernel) -> None:
-    reply = lib.execute("%%arun --sync\nawait asyncio.sleep(0)\n")
+def test_a_second_interrupt_leaves_a_worker_stuck_in_c_and_the_next_call_says_so(
+    lib: Kernel,
+) -> None:
+    reply = lib.execute(
+        interruptible("stubborn_call()\nprint('resumed')", magic="%%arun --sync"),
+        interrupt_on="stuck in C",
+        interrupts=2,
+    )
+    try:
+        assert reply.ename == "KeyboardInterrupt"
+        assert reply.interrupt_to_idle < 5  # left at once, the worker still stuck
+        # The worker never saw the first interrupt: it is still in release.wait().
+        assert reply.stdout == "started\nstuck in C\n"
+
+        after = lib.execute("%%arun --sync\nfetch_all(3)\n")
+        assert after.error is None
+        assert after.result == "6"  # in a new worker
+        assert "RuntimeWarning" in after.stderr
+        report = " ".join(after.stderr.split())
+        assert "the worker of an interrupted --sync call" in report
+        assert "is still running at " in report
+        assert "it ignored the interrupt" in report
+        assert "This call runs in a new worker." in report
+    finally:
+        lib.ok(
+            "release.set()\n"
+            "for _t in threading.enumerate():\n"
+            "    if _t.name.startswith('arunner-sync-'):\n"
+            "        _t.join(10)\n"
+            "release.clear()\n"
+        )
+    # Once it has ended, nobody is told about it again.
+    quiet = lib.execute("%arun --sync fetch_all(4)")
+    assert quiet.result == "8"
+    assert "still running" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["%%arun --sync\nawait asyncio.sleep(0)\n", "%arun --sync await asyncio.sleep(0)"],
+    ids=["cell", "line"],
+)
+def test_await_in_a_sync_body_says_to_drop_sync(lib: Kernel, code: str) -> None:
+    reply = lib.execute(code)
     assert "UsageError" in reply.stderr
     assert "drop --sync" in reply.stderr
     assert lib.value("%arun --sync fetch_all(5)") == "10"
@@ -174,6 +272,71 @@ def test_a_plain_cell_with_the_running_loop_error_ends_with_a_hint(
     other = lib.execute("%%arun\nraise RuntimeError('something else')")
     assert other.ename == "RuntimeError"
     assert "--sync" not in other.stderr
+
+
+def _first(reply: Reply, text: str, msg_type: str = "stream") -> int:
+    """The position, in iopub order, of the cell's first output of ``msg_type``
+    with ``text`` in it (in its traceback, for an error)."""
+    for i, m in enumerate(reply.outputs):
+        content = m["content"]
+        shown = content.get("text", "") + "".join(content.get("traceback", []))
+        if m["msg_type"] == msg_type and text in shown:
+            return i
+    raise AssertionError(f"no {msg_type} with {text!r} in {reply.outputs}")
+
+
+HINT = "re-run it with %%arun --sync"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "fetch_all(1)",  # asyncio.run()
+        "asyncio.get_event_loop().run_until_complete(_fetch(1))",  # the kernel's
+        "asyncio.new_event_loop().run_until_complete(_fetch(1))",  # a private one
+    ],
+    ids=["asyncio.run", "kernel-loop", "private-loop"],
+)
+def test_the_hint_follows_the_error_of_each_running_loop_refusal(
+    lib: Kernel, cell: str
+) -> None:
+    reply = lib.execute(cell)
+    assert reply.ename == "RuntimeError"
+    assert _first(reply, "RuntimeError", "error") < _first(reply, HINT)
+
+
+def test_the_hint_leaves_another_extensions_exception_handler_in_place(
+    lib: Kernel,
+) -> None:
+    lib.ok(
+        "def _their_handler(shell, etype, value, tb, tb_offset=None):\n"
+        "    print('their handler saw', etype.__name__, flush=True)\n"
+        "    return shell.InteractiveTB.structured_traceback(\n"
+        "        etype, value, tb, tb_offset=tb_offset)\n"
+        "get_ipython().set_custom_exc((RuntimeError,), _their_handler)\n"
+    )
+    try:
+        reply = lib.execute("fetch_all(1)")
+        # IPython shows nothing more than what their handler shows...
+        assert reply.status == "error"
+        assert reply.stdout == "their handler saw RuntimeError\n"
+        # ...and the hint follows it.
+        assert _first(reply, "their handler saw") < _first(reply, HINT)
+        # Still theirs for the next error.
+        again = lib.execute("raise RuntimeError('their kind of error')")
+        assert again.stdout == "their handler saw RuntimeError\n"
+        assert lib.value("get_ipython().custom_exceptions") == "(RuntimeError,)"
+    finally:
+        lib.ok("get_ipython().set_custom_exc((), None)")
+
+
+def test_no_hint_once_arunner_is_unloaded(start_kernel: Callable[..., Kernel]) -> None:
+    kernel = start_kernel()
+    kernel.ok(LIBRARY)
+    kernel.ok("%unload_ext arunner")
+    reply = kernel.execute("fetch_all(1)")
+    assert reply.ename == "RuntimeError"
+    assert "--sync" not in reply.stderr
 
 
 def test_display_and_logging_from_a_sync_body_land_in_the_cell(lib: Kernel) -> None:

@@ -17,8 +17,11 @@ def nb(executed: Callable[[str], NotebookNode]) -> NotebookNode:
     return executed("migrating.ipynb")
 
 
-def test_asyncio_run_fails_in_a_notebook(nb: NotebookNode) -> None:
-    error = tour.error(tour.cell(nb, "asyncio-run"))
+@pytest.mark.parametrize("cell_id", ["library-plain", "asyncio-run"])
+def test_asyncio_run_fails_in_a_notebook_called_by_a_library_or_not(
+    nb: NotebookNode, cell_id: str
+) -> None:
+    error = tour.error(tour.cell(nb, cell_id))
     assert error is not None
     assert error.ename == "RuntimeError"
     assert "cannot be called from a running event loop" in error.evalue
@@ -35,6 +38,23 @@ def test_arun_replaces_asyncio_run_and_keeps_the_context_var(
     assert tour.result(tour.cell(nb, "arun-main")) == "'done'"
     assert tour.stdout(tour.cell(nb, "arun-set")) == "request_id is 42\n"
     assert tour.result(tour.cell(nb, "arun-kept")) == "'42'"
+    # One context for plain and %arun cells: the plain cell sees it too.
+    assert tour.result(tour.cell(nb, "plain-kept")) == "'42'"
+
+
+def test_the_notebook_leads_with_sync_and_leaves_nest_mode_for_the_kernels_loop(
+    nb: NotebookNode,
+) -> None:
+    opening = tour.cell(nb, "title").source
+    rows = [line for line in opening.splitlines() if line.startswith("|")][2:]
+    assert "%load_ext arunner" in rows[0]
+    assert "%%arun --sync" in rows[1]  # the first replacement offered
+    sections = [c.id for c in nb.cells if c.cell_type == "markdown"]
+    assert sections.index("library-md") < sections.index("arun-main-md")
+    changes = tour.cell(nb, "nest-md").source.split("What changes:")[1]
+    bullets = [b for b in changes.split("\n* ") if b.strip()]
+    assert "%%arun --sync" in bullets[0]
+    assert 'mode="nest"' in bullets[-1]
 
 
 def test_an_object_bound_to_the_loop_works_in_the_next_cell(

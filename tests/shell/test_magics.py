@@ -154,6 +154,12 @@ def test_help_documents_the_options(shell: Shell) -> None:
     for option in ("--timeout", "--background", "--tasks", "--cancel", "--status"):
         assert option in doc
     assert "--restart" in doc
+    # --sync with what it does, as %arun? shows it (argparse wraps the lines).
+    assert (
+        "--sync Run the code as plain synchronous Python in a worker thread where "
+        "no event loop runs, so that library code calling asyncio.run() or "
+        "loop.run_until_complete() inside works."
+    ) in " ".join(doc.split())
 
 
 # -- %%arun ----------------------------------------------------------------------------

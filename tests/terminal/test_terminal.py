@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -27,6 +28,14 @@ INTERRUPTIBLE_CELL = [
 ]
 
 
+#: A plain terminal's environment; PYTHONPATH kept, so that IPython imports
+#: the arunner the tests were run against (a checkout's src/), not whichever
+#: one the environment has installed.
+_ENV = {"TERM": "dumb", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"} | (
+    {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+)
+
+
 class Terminal:
     def __init__(self) -> None:
         self.child = pexpect.spawn(
@@ -34,7 +43,7 @@ class Terminal:
             ["-m", "IPython", "--no-banner", "--simple-prompt"],
             encoding="utf-8",
             timeout=30,
-            env={"TERM": "dumb", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+            env=_ENV,
             dimensions=(40, 200),
         )
         self.count = 1
@@ -170,6 +179,31 @@ def test_ctrl_c_in_a_sync_cell_cancels_the_loop_the_library_started(
     output = terminal.prompt()
     assert time.monotonic() - begin < 10  # not the 30 s of the sleep
     assert "library cleanup" in output
+    assert "KeyboardInterrupt" in output
+    assert "resumed" not in output
+    assert "'ok'" in terminal.run("%arun --sync asyncio.run(asyncio.sleep(0, 'ok'))")
+
+
+def test_ctrl_c_in_a_sync_cell_stops_a_pure_python_busy_loop(
+    terminal: Terminal,
+) -> None:
+    for line in [
+        "%%arun --sync",
+        "try:",
+        "    print('star' + 'ted', flush=True)",
+        "    while True:",
+        "        pass",
+        "    print('res' + 'umed')",
+        "finally:",
+        "    print('clean' + 'up', flush=True)",
+        "",
+        "",
+    ]:
+        terminal.child.sendline(line)
+    terminal.child.expect("started")
+    terminal.child.sendintr()
+    output = terminal.prompt()
+    assert "cleanup" in output
     assert "KeyboardInterrupt" in output
     assert "resumed" not in output
     assert "'ok'" in terminal.run("%arun --sync asyncio.run(asyncio.sleep(0, 'ok'))")
