@@ -26,7 +26,9 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
+import os
 import sys
+import sysconfig
 import threading
 import warnings
 from collections.abc import Callable
@@ -45,6 +47,9 @@ _worker_numbers = itertools.count(1)
 #: Workers that were interrupted and had not ended when their run stopped
 #: waiting for them (a second interrupt): reported by the next run_sync.
 _stragglers: set[_Worker] = set()
+
+#: Where the standard library lives (its site-packages aside).
+_STDLIB = os.path.join(sysconfig.get_paths()["stdlib"], "")
 
 
 async def run_sync(function: Callable[[], T]) -> T:
@@ -142,16 +147,23 @@ class _Worker(threading.Thread):
         if self.ident is not None:
             raise_in_thread(self.ident, KeyboardInterrupt)
 
-    def where(self) -> str:
-        """The user's line the worker is at, for a report."""
+    def where(self) -> FrameType | None:
+        """The frame of the user's or library's code the worker is stuck in.
+
+        Below it there may be asyncio's, arunner's and the standard library's
+        frames (``threading.Event.wait``, ``time.sleep``'s caller): the line
+        worth showing is the one that called into them.
+        """
         frame = sys._current_frames().get(self.ident or 0)
-        while frame is not None and is_plumbing(frame.f_code.co_filename):
+        innermost = None
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not is_plumbing(filename):
+                if not _in_the_standard_library(filename):
+                    return frame
+                innermost = innermost or frame
             frame = frame.f_back
-        if frame is None:
-            return "in code Python cannot see (C)"
-        return (
-            f"at {frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
-        )
+        return innermost
 
 
 def _set_result(future: asyncio.Future[Any], value: object) -> None:
@@ -197,10 +209,23 @@ def _report_stragglers() -> None:
         if not worker.is_alive():
             _stragglers.discard(worker)
             continue
-        warnings.warn(
+        frame = worker.where()
+        where = (
+            "in code Python cannot see (C)"
+            if frame is None
+            else f"at {frame.f_code.co_name} "
+            f"({frame.f_code.co_filename}:{frame.f_lineno})"
+        )
+        # Shown at the stuck line: nothing on this thread's stack is the user's.
+        warnings.warn_explicit(
             f"arunner: the worker of an interrupted --sync call, {worker.name!r}, "
-            f"is still running {worker.where()}: it ignored the interrupt, probably "
+            f"is still running {where}: it ignored the interrupt, probably "
             "inside a call Python cannot interrupt. This call runs in a new worker.",
             RuntimeWarning,
-            stacklevel=3,
+            filename=__file__ if frame is None else frame.f_code.co_filename,
+            lineno=0 if frame is None else frame.f_lineno,
         )
+
+
+def _in_the_standard_library(filename: str) -> bool:
+    return filename.startswith(_STDLIB) and "-packages" not in filename
