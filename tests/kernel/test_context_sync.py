@@ -74,10 +74,39 @@ def test_a_background_task_keeps_the_copy_it_was_created_with(nb: Kernel) -> Non
     assert nb.value("%arun asyncio.sleep(0, v.get())") == "'changed later'"
 
 
-def test_output_routing_is_not_carried_between_the_two_sides(nb: Kernel) -> None:
+#: Code that points the output of the context it runs in at another cell's
+#: request, as a helper that prints into an earlier cell's output does.  In
+#: ordinary calls each side's routing variables hold the very objects the
+#: other side would carry over, so only such a change shows whether they
+#: are carried: within a cell, before or after its ``%arun`` line.
+POINT_OUTPUT_AT = (
+    "import sys\n"
+    "earlier = get_ipython().parent_header  # this cell's request\n"
+    "async def point_output_at(request):\n"
+    "    sys.stdout.set_parent(request)"
+)
+
+
+def test_where_a_plain_cell_points_its_output_does_not_reach_an_arun_call(
+    nb: Kernel,
+) -> None:
+    nb.ok(POINT_OUTPUT_AT)
+    reply = nb.ok(
+        "sys.stdout.set_parent(earlier)  # the plain cell's own prints go elsewhere\n"
+        "%arun asyncio.to_thread(print, 'from the call', flush=True)"
+    )
+    assert reply.stdout == "from the call\n"  # the call prints to its own cell
+
+
+def test_where_an_arun_call_points_its_output_does_not_reach_the_plain_cell(
+    nb: Kernel,
+) -> None:
+    nb.ok(POINT_OUTPUT_AT)
+    reply = nb.ok("%arun point_output_at(earlier)\nprint('after the call', flush=True)")
+    assert reply.stdout == "after the call\n"
     first = nb.ok("%%arun\nawait asyncio.sleep(0)\nprint('from arun', flush=True)")
-    plain = nb.ok("print('from a plain cell', flush=True)")
     assert first.stdout == "from arun\n"
+    plain = nb.ok("print('from a plain cell', flush=True)")
     assert plain.stdout == "from a plain cell\n"
     later = nb.ok("%arun asyncio.to_thread(print, 'from a later arun', flush=True)")
     assert later.stdout == "from a later arun\n"
