@@ -60,18 +60,30 @@ def test_decimal_precision_set_in_a_plain_cell_applies_in_arun(nb: Kernel) -> No
 def test_a_background_task_keeps_the_copy_it_was_created_with(nb: Kernel) -> None:
     nb.ok(
         "import threading\n"
-        "changed = threading.Event()\n"
-        "v.set('at creation')\n"
+        "task_set, go = threading.Event(), threading.Event()\n"
         "async def watch():\n"
+        "    seen = v.get()\n"
         "    v.set('inside the task')\n"
-        "    await asyncio.to_thread(changed.wait, 10)\n"
-        "    return v.get()\n"
+        "    task_set.set()\n"
+        "    await asyncio.to_thread(go.wait, 10)\n"
+        "    return seen, v.get()\n"
+        "v.set('at creation')\n"
+        "%arun asyncio.sleep(0)  # the runner's own context has it too\n"
         "handle = %arun -b watch()"
     )
-    nb.ok("v.set('changed later')\nchanged.set()")
-    assert nb.value("handle.result(10)") == "'inside the task'"
-    assert nb.value("v.get()") == "'changed later'"  # the task's set stayed its own
-    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'changed later'"
+    assert nb.value("task_set.wait(10)") == "True"
+    # What the running task set reaches neither side: nothing is carried in
+    # by these cells, so each shows what its own context holds.
+    assert nb.value("v.get()") == "'at creation'"
+    assert nb.value("%%arun\nawait asyncio.sleep(0)\nv.get()") == "'at creation'"
+    # Later changes on either side do not reach the running task.
+    nb.ok("v.set('from a later plain cell')")
+    nb.ok("%%arun\nawait asyncio.sleep(0)\nv.set('from a later %%arun')")
+    finished = nb.value("go.set()\nhandle.result(10)")
+    assert finished == "('at creation', 'inside the task')"
+    # Nor does the task's change once it has ended.
+    assert nb.value("v.get()") == "'from a later %%arun'"
+    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'from a later %%arun'"
 
 
 #: Code that points the output of the context it runs in at another cell's
