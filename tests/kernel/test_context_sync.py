@@ -49,6 +49,23 @@ def test_the_change_of_an_interrupted_cell_reaches_plain_cells(nb: Kernel) -> No
     assert nb.value("v.get()") == "'before the interrupt'"
 
 
+def test_the_change_of_a_cell_that_raises_reaches_plain_cells(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun\nv.set('before the error')\nawait asyncio.sleep(0)\n"
+        "raise ValueError('the cell failed')"
+    )
+    assert reply.ename == "ValueError"
+    assert nb.value("v.get()") == "'before the error'"
+
+
+def test_the_change_of_a_cell_that_times_out_reaches_plain_cells(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun -t 0.2\nv.set('before the timeout')\nawait asyncio.sleep(30)"
+    )
+    assert reply.ename == "TimeoutError"
+    assert nb.value("v.get()") == "'before the timeout'"
+
+
 def test_decimal_precision_set_in_a_plain_cell_applies_in_arun(nb: Kernel) -> None:
     nb.ok("decimal.getcontext().prec = 5")
     third = (
