@@ -103,6 +103,61 @@ def test_a_background_task_keeps_the_copy_it_was_created_with(nb: Kernel) -> Non
     assert nb.value("%arun asyncio.sleep(0, v.get())") == "'from a later %%arun'"
 
 
+#: ``%arun LINE`` called from a thread of the user's, as a cell would.
+FROM_A_THREAD = """
+def from_a_thread(line):
+    got = []
+    def call():
+        try:
+            got.append(get_ipython().run_line_magic('arun', line))
+        except BaseException as exc:
+            got.append(repr(exc))
+    caller = threading.Thread(target=call)
+    caller.start()
+    caller.join()
+    return got[0]
+"""
+
+
+def test_an_arun_from_another_thread_keeps_its_own_context(nb: Kernel) -> None:
+    nb.ok(
+        "import threading\n"
+        "w = contextvars.ContextVar('w', default='unset')\n"
+        "async def in_the_thread():\n"
+        "    seen = v.get()\n"
+        "    v.set('from the thread')\n"
+        "    w.set('from the thread')\n"
+        "    return seen\n" + FROM_A_THREAD
+    )
+    nb.ok("v.set('from a plain cell')")
+    # It runs in a copy of the runner's context as the last call left it:
+    # no exchange brings in the plain cell's change ...
+    assert nb.value("from_a_thread('in_the_thread()')") == "'unset'"
+    # ... nor takes its changes anywhere: not to plain cells, not to the
+    # runner's context (w, which plain cells never set, would show them).
+    assert nb.value("v.get(), w.get()") == "('from a plain cell', 'unset')"
+    both = "asyncio.sleep(0, (v.get(), w.get()))"
+    assert nb.value(f"%arun {both}") == "('from a plain cell', 'unset')"
+    # A later call from a thread sees what the notebook's calls carried over.
+    assert nb.value(f"from_a_thread({both!r})") == "('from a plain cell', 'unset')"
+
+
+def test_an_arun_from_another_thread_prints_and_prompts_in_the_running_cell(
+    nb: Kernel,
+) -> None:
+    nb.ok("import threading\n" + FROM_A_THREAD)
+    nb.ok("%arun asyncio.sleep(0)  # the runner's context holds this cell's request")
+    reply = nb.execute(
+        "from_a_thread(\"asyncio.to_thread(print, 'from the thread', flush=True)\")\n"
+        "from_a_thread(\"asyncio.to_thread(input, 'name? ')\")",
+        answers=["ada"],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "from the thread\n"
+    assert reply.result == "'ada'"
+    assert reply.input_parents == [reply.msg_id]
+
+
 #: Code that points the output of the context it runs in at another cell's
 #: request, as a helper that prints into an earlier cell's output does.  In
 #: ordinary calls each side's routing variables hold the very objects the
