@@ -17,13 +17,15 @@ change that, which arunner does not do.
 Outside ipykernel (terminal IPython, plain Python) there is nothing to do.
 
 This is the one module that touches ipykernel's internals, each behind a
-check that it is there: the ContextVars above, and the list of the
+check that it is there: the ContextVars above (read in a user's thread
+through ipykernel 7's own fallback to the shell's), and the list of the
 kernel's own files that ipykernel 7's debugger leaves out of the call
 stacks it shows (``hide_from_debugger``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import glob
@@ -64,7 +66,8 @@ def capture_route(shell: Any) -> Callable[[], None] | None:
     for name in _KERNEL_VARIABLES:
         var = getattr(kernel, name, None)
         if isinstance(var, contextvars.ContextVar):
-            steps.append(functools.partial(var.set, var.get()))
+            with contextlib.suppress(LookupError):  # set in no context it knows
+                steps.append(functools.partial(var.set, _shell_value(kernel, var)))
     if not steps:
         return None
 
@@ -73,6 +76,14 @@ def capture_route(shell: Any) -> Callable[[], None] | None:
             step()
 
     return route
+
+
+def _shell_value(kernel: Any, var: contextvars.ContextVar[Any]) -> Any:
+    """The kernel variable's value in this thread's context or, in a thread
+    of the user's, where it is not set, the shell's (ipykernel 7's own
+    fallback for such threads, which makes the latest cell their parent)."""
+    lookup = getattr(kernel, "_get_shell_context_var", None)
+    return var.get() if lookup is None else lookup(var)
 
 
 def routing_variables(shell: Any) -> frozenset[contextvars.ContextVar[Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import bdb
 import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
@@ -706,13 +707,15 @@ class ARunMagics(Magics):
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True
         runner = self.runner
-        exchange = self._exchange(runner)
+        from_the_shell = threading.get_ident() == self._shell_thread
+        exchange = self._exchange(runner) if from_the_shell else None
         main = in_cell(coroutine, self._cell_route(), options.timeout, exchange)
         try:
             if options.background:
                 # The task sees the plain cells' changes; its own stay its own.
                 return runner.start(main, name=options.name)
-            return runner.run(main)
+            context = None if from_the_shell else self._own_context(runner)
+            return runner.run(main, context=context)
         finally:
             if exchange is not None and not options.background:
                 self._context_sync.settle(exchange)
@@ -722,17 +725,30 @@ class ARunMagics(Magics):
             if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
                 coroutine.close()
 
-    def _exchange(self, runner: Runner) -> Exchange | None:
+    def _exchange(self, runner: Runner) -> Exchange:
         """The context sync's part for a call from the shell's own cells.
 
-        Calls from other threads (the user's, a subshell's) keep their own
-        context, as runs from other threads always do.
+        Calls from other threads (the user's, a subshell's) take no part in
+        it: see ``_own_context``.
         """
-        if threading.get_ident() != self._shell_thread:
-            return None
         return self._context_sync.exchange(
             runner.context, routing_variables(self.shell) | {origin}
         )
+
+    @staticmethod
+    def _own_context(runner: Runner) -> contextvars.Context:
+        """The context of a call from a thread other than the shell's.
+
+        A copy of the runner's context as it is when the call starts (as the
+        notebook's calls left it), so what the call sets stays its own, as
+        in any thread, and as in a run that overlaps another.  Run in the
+        runner's context itself, its changes would reach later ``%%arun``
+        cells but never plain cells, and only when it happened to overlap
+        no other run.  Before the runner's first use, the runner's context
+        would be a copy of this thread's, and so is this.
+        """
+        context = runner.context
+        return contextvars.copy_context() if context is None else context.copy()
 
     # -- actions -------------------------------------------------------------------
 

@@ -49,6 +49,23 @@ def test_the_change_of_an_interrupted_cell_reaches_plain_cells(nb: Kernel) -> No
     assert nb.value("v.get()") == "'before the interrupt'"
 
 
+def test_the_change_of_a_cell_that_raises_reaches_plain_cells(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun\nv.set('before the error')\nawait asyncio.sleep(0)\n"
+        "raise ValueError('the cell failed')"
+    )
+    assert reply.ename == "ValueError"
+    assert nb.value("v.get()") == "'before the error'"
+
+
+def test_the_change_of_a_cell_that_times_out_reaches_plain_cells(nb: Kernel) -> None:
+    reply = nb.execute(
+        "%%arun -t 0.2\nv.set('before the timeout')\nawait asyncio.sleep(30)"
+    )
+    assert reply.ename == "TimeoutError"
+    assert nb.value("v.get()") == "'before the timeout'"
+
+
 def test_decimal_precision_set_in_a_plain_cell_applies_in_arun(nb: Kernel) -> None:
     nb.ok("decimal.getcontext().prec = 5")
     third = (
@@ -60,24 +77,120 @@ def test_decimal_precision_set_in_a_plain_cell_applies_in_arun(nb: Kernel) -> No
 def test_a_background_task_keeps_the_copy_it_was_created_with(nb: Kernel) -> None:
     nb.ok(
         "import threading\n"
-        "changed = threading.Event()\n"
-        "v.set('at creation')\n"
+        "task_set, go = threading.Event(), threading.Event()\n"
         "async def watch():\n"
+        "    seen = v.get()\n"
         "    v.set('inside the task')\n"
-        "    await asyncio.to_thread(changed.wait, 10)\n"
-        "    return v.get()\n"
+        "    task_set.set()\n"
+        "    await asyncio.to_thread(go.wait, 10)\n"
+        "    return seen, v.get()\n"
+        "v.set('at creation')\n"
+        "%arun asyncio.sleep(0)  # the runner's own context has it too\n"
         "handle = %arun -b watch()"
     )
-    nb.ok("v.set('changed later')\nchanged.set()")
-    assert nb.value("handle.result(10)") == "'inside the task'"
-    assert nb.value("v.get()") == "'changed later'"  # the task's set stayed its own
-    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'changed later'"
+    assert nb.value("task_set.wait(10)") == "True"
+    # What the running task set reaches neither side: nothing is carried in
+    # by these cells, so each shows what its own context holds.
+    assert nb.value("v.get()") == "'at creation'"
+    assert nb.value("%%arun\nawait asyncio.sleep(0)\nv.get()") == "'at creation'"
+    # Later changes on either side do not reach the running task.
+    nb.ok("v.set('from a later plain cell')")
+    nb.ok("%%arun\nawait asyncio.sleep(0)\nv.set('from a later %%arun')")
+    finished = nb.value("go.set()\nhandle.result(10)")
+    assert finished == "('at creation', 'inside the task')"
+    # Nor does the task's change once it has ended.
+    assert nb.value("v.get()") == "'from a later %%arun'"
+    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'from a later %%arun'"
 
 
-def test_output_routing_is_not_carried_between_the_two_sides(nb: Kernel) -> None:
+#: ``%arun LINE`` called from a thread of the user's, as a cell would.
+FROM_A_THREAD = """
+def from_a_thread(line):
+    got = []
+    def call():
+        try:
+            got.append(get_ipython().run_line_magic('arun', line))
+        except BaseException as exc:
+            got.append(repr(exc))
+    caller = threading.Thread(target=call)
+    caller.start()
+    caller.join()
+    return got[0]
+"""
+
+
+def test_an_arun_from_another_thread_keeps_its_own_context(nb: Kernel) -> None:
+    nb.ok(
+        "import threading\n"
+        "w = contextvars.ContextVar('w', default='unset')\n"
+        "async def in_the_thread():\n"
+        "    seen = v.get()\n"
+        "    v.set('from the thread')\n"
+        "    w.set('from the thread')\n"
+        "    return seen\n" + FROM_A_THREAD
+    )
+    nb.ok("v.set('from a plain cell')")
+    # It runs in a copy of the runner's context as the last call left it:
+    # no exchange brings in the plain cell's change ...
+    assert nb.value("from_a_thread('in_the_thread()')") == "'unset'"
+    # ... nor takes its changes anywhere: not to plain cells, not to the
+    # runner's context (w, which plain cells never set, would show them).
+    assert nb.value("v.get(), w.get()") == "('from a plain cell', 'unset')"
+    both = "asyncio.sleep(0, (v.get(), w.get()))"
+    assert nb.value(f"%arun {both}") == "('from a plain cell', 'unset')"
+    # A later call from a thread sees what the notebook's calls carried over.
+    assert nb.value(f"from_a_thread({both!r})") == "('from a plain cell', 'unset')"
+
+
+def test_an_arun_from_another_thread_prints_and_prompts_in_the_running_cell(
+    nb: Kernel,
+) -> None:
+    nb.ok("import threading\n" + FROM_A_THREAD)
+    nb.ok("%arun asyncio.sleep(0)  # the runner's context holds this cell's request")
+    reply = nb.execute(
+        "from_a_thread(\"asyncio.to_thread(print, 'from the thread', flush=True)\")\n"
+        "from_a_thread(\"asyncio.to_thread(input, 'name? ')\")",
+        answers=["ada"],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "from the thread\n"
+    assert reply.result == "'ada'"
+    assert reply.input_parents == [reply.msg_id]
+
+
+#: Code that points the output of the context it runs in at another cell's
+#: request, as a helper that prints into an earlier cell's output does.  In
+#: ordinary calls each side's routing variables hold the very objects the
+#: other side would carry over, so only such a change shows whether they
+#: are carried: within a cell, before or after its ``%arun`` line.
+POINT_OUTPUT_AT = (
+    "import sys\n"
+    "earlier = get_ipython().parent_header  # this cell's request\n"
+    "async def point_output_at(request):\n"
+    "    sys.stdout.set_parent(request)"
+)
+
+
+def test_where_a_plain_cell_points_its_output_does_not_reach_an_arun_call(
+    nb: Kernel,
+) -> None:
+    nb.ok(POINT_OUTPUT_AT)
+    reply = nb.ok(
+        "sys.stdout.set_parent(earlier)  # the plain cell's own prints go elsewhere\n"
+        "%arun asyncio.to_thread(print, 'from the call', flush=True)"
+    )
+    assert reply.stdout == "from the call\n"  # the call prints to its own cell
+
+
+def test_where_an_arun_call_points_its_output_does_not_reach_the_plain_cell(
+    nb: Kernel,
+) -> None:
+    nb.ok(POINT_OUTPUT_AT)
+    reply = nb.ok("%arun point_output_at(earlier)\nprint('after the call', flush=True)")
+    assert reply.stdout == "after the call\n"
     first = nb.ok("%%arun\nawait asyncio.sleep(0)\nprint('from arun', flush=True)")
-    plain = nb.ok("print('from a plain cell', flush=True)")
     assert first.stdout == "from arun\n"
+    plain = nb.ok("print('from a plain cell', flush=True)")
     assert plain.stdout == "from a plain cell\n"
     later = nb.ok("%arun asyncio.to_thread(print, 'from a later arun', flush=True)")
     assert later.stdout == "from a later arun\n"
