@@ -158,22 +158,22 @@ def test_a_cleanup_raising_systemexit_does_not_stop_the_others(
 def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
     tmp_path: Any,
 ) -> None:
-    marker = tmp_path / "cleanup-ran"
+    """One dropped runner of each engine; each task's cleanup leaves its own mark."""
     script = textwrap.dedent(
         f"""
-        import asyncio, gc
+        import asyncio, gc, pathlib
         import arunner
 
-        async def bg():
+        async def bg(mode):
             try:
                 await asyncio.sleep(60)
             finally:
                 await asyncio.sleep(0.1)
-                open({str(marker)!r}, "w").write("ran")
+                pathlib.Path({str(tmp_path)!r}, mode).write_text("cleaned up")
 
-        for mode in ("thread", "inline"):
+        for mode in {MODES!r}:
             r = arunner.Runner(mode=mode)
-            r.start(bg())
+            r.start(bg(mode))
             del r
         gc.collect()
         """
@@ -186,7 +186,10 @@ def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert marker.read_text() == "ran"
+    marks = {mode: tmp_path / mode for mode in MODES}
+    assert {m: p.exists() and p.read_text() for m, p in marks.items()} == dict.fromkeys(
+        MODES, "cleaned up"
+    ), done.stderr
     assert "destroyed but it is pending" not in done.stderr
 
 
