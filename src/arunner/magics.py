@@ -281,23 +281,31 @@ class ARunMagics(Magics):
 
     @validate("loop_factory")
     def _check_loop_factory(self, proposal: dict[str, Any]) -> str:
-        self._refuse_reconfiguring_inside("loop_factory")
+        self._refuse_reconfiguring_inside(proposal)
         _import_loop_factory(proposal["value"])
         return str(proposal["value"])
 
     @validate("mode", "debug")
     def _check_restarting_setting(self, proposal: dict[str, Any]) -> object:
-        self._refuse_reconfiguring_inside(proposal["trait"].name)
+        self._refuse_reconfiguring_inside(proposal)
         return proposal["value"]
 
-    def _refuse_reconfiguring_inside(self, name: str) -> None:
-        """A new mode, loop factory or debug setting restarts the runner."""
+    def _refuse_reconfiguring_inside(self, proposal: dict[str, Any]) -> None:
+        """A new mode, loop factory or debug setting restarts the runner.
+
+        A TraitError, which %config shows on the cell's stderr (it logs
+        what setting a trait raises, a UsageError too), and the setting
+        keeps its value.
+        """
         if self._runner is not None and self._runner.in_runner():
+            name = proposal["trait"].name
             raise TraitError(
                 f"ARunMagics.{name} cannot change from code that runs on the "
                 "runner (a %%arun cell, a task, or an await cell with --auto on): "
                 "the change restarts the runner, which would stop the very code "
-                f"asking. Run %config ARunMagics.{name} = ... in a cell of its own."
+                "asking. The setting is left as it was and the runner keeps "
+                f"running. Run %config ARunMagics.{name} = {proposal['value']!r} "
+                "in a cell of its own."
             )
 
     @validate("shutdown_timeout")

@@ -160,7 +160,15 @@ def test_closing_the_runner_from_inside_it_is_refused_and_keeps_it(
     # %config catches whatever setting a trait raises and logs it, which
     # also lands on the cell's stderr.
     assert reply.error is None, raised(reply)
-    if named != "ARunMagics.mode":
+    if named == "ARunMagics.mode":
+        # What was wrong, that nothing changed, and the line to write instead.
+        assert "cannot change from code that runs on the runner" in reply.stderr
+        assert "left as it was and the runner keeps running" in reply.stderr
+        assert (
+            "Run %config ARunMagics.mode = 'thread' in a cell of its own"
+            in reply.stderr
+        )
+    else:
         assert "UsageError" in reply.stderr
     assert named in reply.stderr
     assert OWN_CELL in reply.stderr
