@@ -11,6 +11,8 @@ whatever steps random timing happens to hit.
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import signal
 import sys
@@ -85,3 +87,38 @@ class Injector:
 def describe(step: Step) -> str:
     filename, line = step
     return f"{os.path.basename(filename)}:{line}"
+
+
+class AsyncioComplaints(logging.Handler):
+    """While entered, collects what asyncio's logger says ("Task was destroyed...")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> AsyncioComplaints:
+        logging.getLogger("asyncio").addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        logging.getLogger("asyncio").removeHandler(self)
+
+    def check_none_destroyed_pending(self, where: str) -> None:
+        """No task was dropped while pending (collected garbage included)."""
+        gc.collect()
+        destroyed = [m for m in self.messages if "destroyed but it is pending" in m]
+        assert not destroyed, f"{where}: {destroyed}"
+
+
+def check_each_cleanup(
+    where: str, names: Iterable[str], ran: list[str], said: list[str]
+) -> None:
+    """Each task's cleanup ran exactly once, or a warning names that very task."""
+    assert len(ran) == len(set(ran)), f"{where}: a cleanup ran twice: {ran}"
+    for name in sorted(set(names) - set(ran)):
+        assert any(repr(name) in warning for warning in said), (
+            f"{where}: {name}'s cleanup neither ran nor was named: {ran} {said}"
+        )

@@ -24,6 +24,7 @@ from arunner.runner import Runner
 __all__ = [
     "ActionError",
     "cancel",
+    "left_in",
     "make_room",
     "monitor_off",
     "monitor_on",
@@ -125,30 +126,53 @@ def make_room(runner: Runner | None, name: str, *, replace: bool) -> None:
         )
 
 
-def restart(runner: Runner | None, close: Callable[[], list[str]]) -> str:
+def left_in(
+    runner: Runner | None,
+    error: BaseException,
+    doing: str,
+    *,
+    untouched: str = "",
+    closed: str = "a fresh runner starts at the next call",
+) -> str:
+    """Which state a close that ``error`` cut short (in ``doing``) left the runner in.
+
+    The close is all or nothing: either it had not begun, and the runner
+    is untouched (still running its tasks), or it finished, the tasks'
+    cleanup included.  ``untouched`` and ``closed`` add what else holds.
+    """
+    how = (
+        "interrupted"
+        if isinstance(error, KeyboardInterrupt)
+        else f"failed ({type(error).__name__}: {error})"
+    )
+    if runner is not None and runner.closed:
+        return (
+            f"{how} during {doing}: the old runner is closed (its tasks' cleanup "
+            f"had its turn; a warning names any that did not finish); {closed}"
+        )
+    return f"{how} before {doing} began: the runner is untouched{untouched}"
+
+
+def restart(runner: Runner | None, close: Callable[[], list[str]]) -> None:
     """``--restart``: ``close()`` the runner (a fresh one starts on next use).
 
-    Returns what to tell the user; on an interrupt, prints which state the
-    runner was left in before re-raising it.
+    Prints what happened: that it restarted, or, if the close is interrupted
+    or fails, which state the runner was left in (then re-raises).  The
+    outcome is printed inside the ``try``, so an interrupt that Python
+    delivers just after the close returned is told as well.
     """
     try:
         cancelled = close()
-    except KeyboardInterrupt:
-        if runner is not None and runner.closed:
+        if cancelled:
             print(
-                "interrupted while restarting: the old runner is closed (its "
-                "tasks' cleanup had its turn; a warning names any that did not "
-                "finish); a fresh runner starts at the next call"
+                f"restarted the runner; cancelled {len(cancelled)} pending "
+                f"task(s): {', '.join(cancelled)}"
             )
         else:
-            print("interrupted before the restart began: the runner is untouched")
+            print("restarted the runner; no tasks were pending")
+    except BaseException as error:
+        print(left_in(runner, error, "the restart"))
         raise
-    if cancelled:
-        return (
-            f"restarted the runner; cancelled {len(cancelled)} pending "
-            f"task(s): {', '.join(cancelled)}"
-        )
-    return "restarted the runner; no tasks were pending"
 
 
 #: What ``--monitor`` says where no display can be updated in place.

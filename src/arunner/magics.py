@@ -34,6 +34,7 @@ from traitlets import Bool, Enum, Float, TraitError, Unicode, observe, validate
 from arunner._actions import (
     ActionError,
     cancel,
+    left_in,
     make_room,
     monitor_off,
     monitor_on,
@@ -210,6 +211,8 @@ class ARunMagics(Magics):
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # Set before the configuration is loaded, which may fire observers.
         self._runner: Runner | None = None
+        #: set while a setting goes back to its old value (see below)
+        self._reverting = False
         kernel = getattr(shell, "kernel", None)
         self._comm_pump = (
             None if kernel is None else CommPump(kernel, self._settle_runner)
@@ -289,23 +292,31 @@ class ARunMagics(Magics):
 
     @validate("loop_factory")
     def _check_loop_factory(self, proposal: dict[str, Any]) -> str:
-        self._refuse_reconfiguring_inside("loop_factory")
+        self._refuse_reconfiguring_inside(proposal)
         _import_loop_factory(proposal["value"])
         return str(proposal["value"])
 
     @validate("mode", "debug")
     def _check_restarting_setting(self, proposal: dict[str, Any]) -> object:
-        self._refuse_reconfiguring_inside(proposal["trait"].name)
+        self._refuse_reconfiguring_inside(proposal)
         return proposal["value"]
 
-    def _refuse_reconfiguring_inside(self, name: str) -> None:
-        """A new mode, loop factory or debug setting restarts the runner."""
+    def _refuse_reconfiguring_inside(self, proposal: dict[str, Any]) -> None:
+        """A new mode, loop factory or debug setting restarts the runner.
+
+        A TraitError, which %config shows on the cell's stderr (it logs
+        what setting a trait raises, a UsageError too), and the setting
+        keeps its value.
+        """
         if self._runner is not None and self._runner.in_runner():
+            name = proposal["trait"].name
             raise TraitError(
                 f"ARunMagics.{name} cannot change from code that runs on the "
                 "runner (a %%arun cell, a task, or an await cell with --auto on): "
                 "the change restarts the runner, which would stop the very code "
-                f"asking. Run %config ARunMagics.{name} = ... in a cell of its own."
+                "asking. The setting is left as it was and the runner keeps "
+                f"running. Run %config ARunMagics.{name} = {proposal['value']!r} "
+                "in a cell of its own."
             )
 
     @validate("shutdown_timeout")
@@ -318,18 +329,43 @@ class ARunMagics(Magics):
 
     @observe("mode", "loop_factory", "debug")
     def _configuration_changed(self, change: dict[str, Any]) -> None:
-        """A new setting takes effect at the next call, on a fresh runner."""
-        if self._runner is None:
+        """A new setting takes effect at the next call, on a fresh runner.
+
+        If closing the old runner is interrupted (or fails) before it began,
+        the runner is untouched and so is the setting: it goes back to its
+        old value, so that the two agree.  Either way the user is told.
+        """
+        runner = self._runner
+        if runner is None or self._reverting:
             return
-        cancelled = self.close()
-        if cancelled:
-            warnings.warn(
-                f"arunner: ARunMagics.{change['name']} changed to {change['new']!r}; "
-                f"the runner was restarted and {len(cancelled)} pending task(s) "
-                f"were cancelled: {', '.join(cancelled)}",
-                RuntimeWarning,
-                stacklevel=2,
+        try:
+            cancelled = self.close()
+            if cancelled:
+                warnings.warn(
+                    f"arunner: ARunMagics.{change['name']} changed to "
+                    f"{change['new']!r}; the runner was restarted and "
+                    f"{len(cancelled)} pending task(s) were cancelled: "
+                    f"{', '.join(cancelled)}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        except BaseException as error:
+            name, old = change["name"], change["old"]
+            if not runner.closed:
+                self._reverting = True
+                try:
+                    self.set_trait(name, old)
+                finally:
+                    self._reverting = False
+            print(
+                left_in(
+                    runner,
+                    error,
+                    f"the restart for ARunMagics.{name} = {change['new']!r}",
+                    untouched=f", and ARunMagics.{name} is still {old!r}",
+                )
             )
+            raise
 
     @observe("autoawait")
     def _autoawait_changed(self, change: dict[str, Any]) -> None:
@@ -792,7 +828,7 @@ class ARunMagics(Magics):
     def _do_restart(self, options: argparse.Namespace) -> None:
         runner = self._runner
         self._refuse_inside(runner, "%arun --restart")
-        print(restart(runner, self.close))
+        restart(runner, self.close)
 
 
 # -- the extension -----------------------------------------------------------------
@@ -828,11 +864,54 @@ def _hint_after_running_loop_error(result: Any) -> None:
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
+    """Close the runner, then take arunner out of the shell.
+
+    Interrupted before the close finished, arunner stays loaded (IPython,
+    which sees the unload fail, thinks so too) with its runner untouched or
+    closed; interrupted after it, the unload still finishes.  Either way the
+    user is told which.
+    """
     magics = _magics(shell)
     if magics is None:
         return
-    magics._refuse_inside(magics._runner, "%unload_ext arunner")
-    cancelled = magics.close()
+    runner = magics._runner
+    magics._refuse_inside(runner, "%unload_ext arunner")
+    closed = False
+    try:
+        cancelled = magics.close()
+        closed = True
+        _unregister(shell, magics)
+    except BaseException as error:
+        if closed:
+            _unregister(shell, magics)  # each step may be done again
+            print(
+                "interrupted during %unload_ext arunner: the old runner is closed "
+                "and arunner is unloaded, but IPython, which saw the interrupt, "
+                "still lists it as loaded: load it again with %reload_ext arunner"
+            )
+        else:
+            # Nothing is unregistered yet: arunner stays loaded, as IPython,
+            # which sees the unload fail, also thinks.
+            print(
+                left_in(
+                    runner,
+                    error,
+                    "%unload_ext arunner",
+                    untouched=" and arunner stays loaded",
+                    closed=(
+                        "arunner stays loaded, a fresh runner starts at the next "
+                        "call; run %unload_ext arunner again to unload it"
+                    ),
+                )
+            )
+        raise
+    if cancelled:
+        names = ", ".join(cancelled)
+        print(f"arunner: cancelled {len(cancelled)} pending task(s): {names}")
+
+
+def _unregister(shell: InteractiveShell, magics: ARunMagics) -> None:
+    """Undo what loading did; each step does nothing if already done."""
     for event, hook in [
         ("post_run_cell", _hint_after_running_loop_error),
         ("post_run_cell", magics._cell_failed),
@@ -841,11 +920,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         with contextlib.suppress(ValueError):  # not registered
             shell.events.unregister(event, hook)
     magics.autoawait = False
-    if cancelled:
-        names = ", ".join(cancelled)
-        print(f"arunner: cancelled {len(cancelled)} pending task(s): {names}")
     manager = shell.magics_manager
-    del manager.registry[ARunMagics.__name__]
+    manager.registry.pop(ARunMagics.__name__, None)
     for kind in ("line", "cell"):
         manager.magics[kind].pop("arun", None)
     configurables = cast("list[object]", shell.configurables)  # mistyped upstream

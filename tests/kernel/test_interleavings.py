@@ -160,7 +160,15 @@ def test_closing_the_runner_from_inside_it_is_refused_and_keeps_it(
     # %config catches whatever setting a trait raises and logs it, which
     # also lands on the cell's stderr.
     assert reply.error is None, raised(reply)
-    if named != "ARunMagics.mode":
+    if named == "ARunMagics.mode":
+        # What was wrong, that nothing changed, and the line to write instead.
+        assert "cannot change from code that runs on the runner" in reply.stderr
+        assert "left as it was and the runner keeps running" in reply.stderr
+        assert (
+            "Run %config ARunMagics.mode = 'thread' in a cell of its own"
+            in reply.stderr
+        )
+    else:
         assert "UsageError" in reply.stderr
     assert named in reply.stderr
     assert OWN_CELL in reply.stderr
@@ -252,17 +260,23 @@ def test_runner_first_used_from_another_thread_suits_the_shell(
 
 TWO_THREADS = """
 who = contextvars.ContextVar('who', default='nobody')
-async def job(name):
+ready = {'first': threading.Event(), 'second': threading.Event()}
+async def job(name, other):
     who.set(name)
-    await asyncio.sleep(0.2)
-    return who.get()
+    ready[name].set()
+    # Both runs are in progress, each having set its value, before either reads.
+    met = await asyncio.to_thread(ready[other].wait, 30)
+    return who.get() if met else 'the other run never overlapped'
 results = {}
-def call(name):
+def call(name, other):
     try:
-        results[name] = arunner.get_runner().run(job(name))
+        results[name] = arunner.get_runner().run(job(name, other))
     except BaseException as exc:
         results[name] = repr(exc)
-callers = [threading.Thread(target=call, args=(n,)) for n in ('first', 'second')]
+callers = [
+    threading.Thread(target=call, args=pair)
+    for pair in (('first', 'second'), ('second', 'first'))
+]
 for caller in callers:
     caller.start()
 for caller in callers:
@@ -274,6 +288,7 @@ sorted(results.items())
 def test_concurrent_runs_from_two_threads_each_get_their_own_context(
     nb: Kernel,
 ) -> None:
+    """The runs overlap for sure: each waits, inside, for the other to have begun."""
     assert nb.value(TWO_THREADS) == "[('first', 'first'), ('second', 'second')]"
 
 

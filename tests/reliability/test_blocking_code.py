@@ -8,6 +8,7 @@ so and points at ``%arun --restart``, which always works.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -73,8 +74,13 @@ def test_a_call_blocked_in_c_is_reported_and_restart_gets_a_fresh_runner(
     assert interrupt_twice(nb, body) == "started\n"
     stuck = nb.execute(ALIVE)
     assert stuck.ename == "RuntimeError"
-    assert "still blocked" in stuck.error["evalue"]
-    assert "%arun --restart" in stuck.error["evalue"]
+    said = stuck.error["evalue"]
+    assert "still blocked" in said
+    assert "%arun --restart" in said
+    # The cell's own line (its fourth: the body), not arunner's wrapper.
+    assert re.search(r"by task '[^']*' at <module> \([^()]*:4\)", said), said
+    assert "in_cell" not in said
+    assert "<coroutine object" not in said
     restart_works(nb)
     nb.ok("writer.send(b'x')")  # lets an abandoned read end
 

@@ -10,8 +10,6 @@ and the runner is either closed (its loop too) or still works.
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +18,13 @@ import pytest
 
 import arunner
 from arunner import runner as runner_module
-from tests.faults import Injector, Step, describe
+from tests.faults import (
+    AsyncioComplaints,
+    Injector,
+    Step,
+    check_each_cleanup,
+    describe,
+)
 
 MODES = ("inline", "thread")
 
@@ -47,24 +51,10 @@ class Outcome:
     interrupted: bool = False
 
 
-class _Complaints(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def asyncio_complaints() -> Iterator[list[str]]:
-    handler = _Complaints()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
+def asyncio_complaints() -> Iterator[AsyncioComplaints]:
+    with AsyncioComplaints() as complaints:
+        yield complaints
 
 
 def close_under(
@@ -105,11 +95,7 @@ def check(
         # Untouched by an interrupt before closing began: it must still work.
         assert runner.run(asyncio.sleep(0, "ok")) == "ok", where
         runner.close()
-    assert len(outcome.events) == len(set(outcome.events)), f"{where}: {outcome}"
-    for name in {"w1", "w2"} - set(outcome.events):
-        assert any(repr(name) in w for w in outcome.warnings), (
-            f"{where}: {name}'s cleanup neither ran nor was named: {outcome}"
-        )
+    check_each_cleanup(where, ("w1", "w2"), outcome.events, outcome.warnings)
 
 
 def each_step(mode: str, close: Callable[[arunner.Runner], None]) -> list[Step]:
@@ -122,22 +108,19 @@ def each_step(mode: str, close: Callable[[arunner.Runner], None]) -> list[Step]:
 
 
 def run_every_step(
-    mode: str, close: Callable[[arunner.Runner], None], complaints: list[str]
+    mode: str, close: Callable[[arunner.Runner], None], complaints: AsyncioComplaints
 ) -> None:
     steps = each_step(mode, close)
     for step in steps:
         injector, outcome, runner = close_under(mode, step, close)
         check(step, injector, outcome, runner)
-        gc.collect()
-        assert not [m for m in complaints if "destroyed but it is pending" in m], (
-            f"interrupt at {describe(step)}: {complaints}"
-        )
+        complaints.check_none_destroyed_pending(f"interrupt at {describe(step)}")
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("mode", MODES)
 def test_an_interrupt_at_every_step_of_close(
-    mode: str, asyncio_complaints: list[str]
+    mode: str, asyncio_complaints: AsyncioComplaints
 ) -> None:
     run_every_step(mode, arunner.Runner.close, asyncio_complaints)
 
@@ -150,6 +133,6 @@ def _exit_hook(runner: arunner.Runner) -> None:
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("mode", MODES)
 def test_an_interrupt_at_every_step_of_the_exit_hook(
-    mode: str, asyncio_complaints: list[str]
+    mode: str, asyncio_complaints: AsyncioComplaints
 ) -> None:
     run_every_step(mode, _exit_hook, asyncio_complaints)

@@ -92,6 +92,40 @@ def test_an_interrupt_during_close_waits_for_every_cleanup_then_raises(
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_first_interrupt_during_close_still_gives_up_at_the_shutdown_timeout(
+    mode: str,
+) -> None:
+    """The first interrupt waits for the cleanup, but no longer than the timeout."""
+    events: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            sigint_main_thread()  # the first interrupt, once its cleanup began
+            await asyncio.sleep(30)  # outlives the timeout
+            events.append("stubborn resumed")
+
+    runner = arunner.Runner(mode=mode, shutdown_timeout=0.5)  # type: ignore[arg-type]
+    runner.run(spawn(stubborn(), cleanup_that_awaits("polite", events)))
+    thread = runner.thread
+    begin = time.monotonic()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            runner.close()
+    took = time.monotonic() - begin
+    assert took < 20, took  # a generous bound: the 0.5 s timeout, not the 30 s sleep
+    assert events == ["cleanup polite"]  # the first interrupt cut nothing short
+    named = [str(w.message) for w in said if "'t0'" in str(w.message)]
+    assert named, [str(w.message) for w in said]
+    assert not [str(w.message) for w in said if "'t1'" in str(w.message)]
+    assert runner.closed
+    if thread is not None:  # it finishes closing in the background
+        thread.join(10)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_second_interrupt_during_close_abandons_and_names_what_is_left(
     mode: str,
 ) -> None:
@@ -158,22 +192,22 @@ def test_a_cleanup_raising_systemexit_does_not_stop_the_others(
 def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
     tmp_path: Any,
 ) -> None:
-    marker = tmp_path / "cleanup-ran"
+    """One dropped runner of each engine; each task's cleanup leaves its own mark."""
     script = textwrap.dedent(
         f"""
-        import asyncio, gc
+        import asyncio, gc, pathlib
         import arunner
 
-        async def bg():
+        async def bg(mode):
             try:
                 await asyncio.sleep(60)
             finally:
                 await asyncio.sleep(0.1)
-                open({str(marker)!r}, "w").write("ran")
+                pathlib.Path({str(tmp_path)!r}, mode).write_text("cleaned up")
 
-        for mode in ("thread", "inline"):
+        for mode in {MODES!r}:
             r = arunner.Runner(mode=mode)
-            r.start(bg())
+            r.start(bg(mode))
             del r
         gc.collect()
         """
@@ -186,7 +220,10 @@ def test_a_dropped_runner_is_closed_at_exit_and_its_cleanup_runs(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert marker.read_text() == "ran"
+    marks = {mode: tmp_path / mode for mode in MODES}
+    assert {m: p.exists() and p.read_text() for m, p in marks.items()} == dict.fromkeys(
+        MODES, "cleaned up"
+    ), done.stderr
     assert "destroyed but it is pending" not in done.stderr
 
 

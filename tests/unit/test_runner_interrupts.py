@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -153,17 +154,21 @@ def test_tight_loop_is_stopped_by_the_second_interrupt_and_its_cleanup_runs(
     assert events == ["cleanup"]
 
 
-def test_thread_blocked_in_c_tells_the_next_caller_how_to_restart(
+def test_thread_blocked_in_c_tells_the_next_caller_where_and_how_to_restart(
     interrupter: Interrupter,
 ) -> None:
+    """The refusal names the user's function and line, not a coroutine repr."""
     started = threading.Event()
-    release = threading.Event()
+    release = threading.Lock()
+    release.acquire()
     events: list[str] = []
+    blocked_at: list[int] = []
 
     async def blocked() -> None:
         try:
+            blocked_at.append(sys._getframe().f_lineno + 2)
             started.set()
-            release.wait(30)  # a blocking call that the forced stop cannot reach
+            release.acquire(timeout=30)  # blocked in C: the forced stop cannot reach it
         finally:
             events.append("cleanup")
 
@@ -171,9 +176,16 @@ def test_thread_blocked_in_c_tells_the_next_caller_how_to_restart(
     interrupter.after(started, count=2)
     with pytest.raises(KeyboardInterrupt):
         runner.run(blocked())
-    with pytest.raises(RuntimeError, match=r"still blocked by task .*%arun --restart"):
-        runner.run(asyncio.sleep(0))
-    release.set()
+    try:
+        with pytest.raises(
+            RuntimeError, match=r"still blocked by .*--restart"
+        ) as refused:
+            runner.run(asyncio.sleep(0))
+    finally:
+        release.release()
+    message = str(refused.value)
+    assert f"' at blocked ({__file__}:{blocked_at[0]})" in message
+    assert "<coroutine object" not in message
     deadline = time.monotonic() + 10
     while not events and time.monotonic() < deadline:
         time.sleep(0.01)
