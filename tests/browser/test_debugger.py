@@ -21,6 +21,7 @@ pytest.importorskip(
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.notebook import PATIENCE_MS, Cell, Notebook
+from tests.paths import names_arunner_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -123,7 +124,7 @@ def test_a_breakpoint_clicked_in_the_cell_pauses_there_until_continue(
     # One frame, the cell's, at the line: none of arunner's (or the kernel's)
     # frames that run it on the loop thread.
     files = sidebar.frames.locator(".jp-DebuggerCallstackFrame-location")
-    assert [f for f in titles(files) if "/arunner/" in f] == []
+    assert [f for f in titles(files) if names_arunner_source(f)] == []
     expect(sidebar.frames).to_have_count(1)
     frame = sidebar.frames.first
     expect(frame.locator(".jp-DebuggerCallstackFrame-name")).to_have_text("<module>")
