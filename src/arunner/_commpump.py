@@ -77,7 +77,8 @@ _KNOWN_VERSIONS = ((6, 29), (8,))
 #: it is running (seconds); the message is handled then all the same.
 SETTLE_TIMEOUT = 1.0
 
-#: ``zmq.POLLIN``: flush reads incoming messages only.
+#: ``zmq.POLLIN``: flush reads incoming messages only, and the bit of the
+#: socket's ``EVENTS`` that says there is something to read.
 _POLLIN = 1
 
 
@@ -170,6 +171,8 @@ class CommPump:
         if found is None:
             return
         stream, forward, replies = found
+        if not stream.socket.EVENTS & _POLLIN:
+            return  # nothing to read: the common case, at the start of a wait
         pending = self._drain(stream, forward)
         try:
             if pending and self._settle is not None:
@@ -322,6 +325,7 @@ class CommPump:
         return streams_and_kernel
 
 
+@functools.lru_cache(maxsize=8)
 def _numbers(version: str) -> tuple[int, ...]:
     """The leading numbers of a version: ``(7, 4, 0)`` for "7.4.0rc1"."""
     found = re.match(r"\d+(?:\.\d+)*", version)

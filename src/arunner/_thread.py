@@ -40,7 +40,7 @@ from arunner._loop import (
 )
 from arunner._tasks import describe_task, user_frames
 from arunner._traceback import interrupted_at, traceback_through
-from arunner._wakeup import Doorbell
+from arunner._wakeup import Doorbell, doorbell_of_this_thread
 
 __all__ = ["ThreadEngine"]
 
@@ -307,16 +307,12 @@ class _Call(Generic[T]):
             except RuntimeError:
                 self._coro.close()
                 raise RuntimeError("Runner is closed") from None
-            try:
-                while not self.finished:
-                    try:
-                        self._wait_a_slice()
-                    except KeyboardInterrupt:
-                        if not scope.absorb():
-                            raise self._abandon() from None
-            finally:
-                if self.bell is not None:
-                    self.bell.close()
+            while not self.finished:
+                try:
+                    self._wait_a_slice()
+                except KeyboardInterrupt:
+                    if not scope.absorb():
+                        raise self._abandon() from None
         task = self.task
         assert task is not None
         if self.cancel_took and task.cancelled():
@@ -342,7 +338,7 @@ class _Call(Generic[T]):
                     hook()
             return
         if self.bell is None:
-            self.bell = Doorbell()  # from now on the run's end rings it
+            self.bell = doorbell_of_this_thread()  # the run's end rings it now
             self.hook_due = True  # for what has arrived before the wait
             if self.finished:
                 return

@@ -18,7 +18,22 @@ import socket
 import threading
 from types import TracebackType
 
-__all__ = ["Doorbell"]
+__all__ = ["Doorbell", "doorbell_of_this_thread"]
+
+_local = threading.local()
+
+
+def doorbell_of_this_thread() -> Doorbell:
+    """The calling thread's own doorbell, made on first use and kept.
+
+    A socket pair costs more to make and close than a whole hand-off, so a
+    thread keeps one for all its waits.  A ring that comes after a wait
+    has ended wakes the next wait once, which then waits on: harmless.
+    """
+    bell: Doorbell | None = getattr(_local, "bell", None)
+    if bell is None:
+        bell = _local.bell = Doorbell()
+    return bell
 
 
 class Doorbell:
