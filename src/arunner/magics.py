@@ -14,14 +14,12 @@ import argparse
 import bdb
 import contextlib
 import contextvars
-import functools
 import importlib
 import inspect
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any, cast
 
 from IPython.core.error import UsageError
@@ -43,21 +41,11 @@ from arunner._actions import (
     task_table,
 )
 from arunner._astyped import (
-    IPYTHON_SYNTAX,
     AutoAwaitRouter,
     CellFiles,
-    SentCell,
-    frame_running_the_cell,
-    sent_cell,
-    syntax_errors_shown_as_in_a_cell,
 )
 from arunner._cell import (
-    compile_cell,
-    compile_expression,
-    execute_cell,
     in_cell,
-    run_cell,
-    run_expression,
 )
 from arunner._commpump import CommPump
 from arunner._contextsync import ContextSync, Exchange
@@ -65,7 +53,7 @@ from arunner._monitor import Monitor, Publish
 from arunner._options import OptionError, defaults, split_options, with_usage
 from arunner._origins import from_cell, origin
 from arunner._routing import capture_route, hide_from_debugger, routing_variables
-from arunner._sync import run_sync
+from arunner._shellcode import CodeRefused, ShellCode
 from arunner._tasks import TaskTable
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
 
@@ -90,12 +78,6 @@ Type %arun? for every option."""
 
 #: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
-
-_SYNC_AWAIT_ERROR = (
-    "--sync runs the code as plain synchronous Python in a worker thread, and "
-    "this code uses await (or async for/with) at the top level: drop --sync, "
-    "since %%arun and %arun run awaits themselves"
-)
 
 #: What the hint after a plain cell's "running event loop" error says.
 _RUNNING_LOOP_HINT = (
@@ -140,10 +122,10 @@ def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
 
 @contextlib.contextmanager
 def _usage_errors() -> Iterator[None]:
-    """Show an action's refusal the way IPython shows a misused magic."""
+    """Show a refusal (an action's, or code's) the way IPython shows misuse."""
     try:
         yield
-    except ActionError as error:
+    except (ActionError, CodeRefused) as error:
         raise UsageError(str(error)) from None
 
 
@@ -223,7 +205,9 @@ class ARunMagics(Magics):
         self._router = (
             None if shell is None else AutoAwaitRouter(shell, _IPYTHON_TRANSFORMS)
         )
-        self._cell_files = CellFiles(shell)
+        self._code = ShellCode(
+            shell, self._router, _IPYTHON_TRANSFORMS, CellFiles(shell)
+        )
         super().__init__(shell=shell, **kwargs)
 
     # -- the runner -------------------------------------------------------------
@@ -493,7 +477,9 @@ class ARunMagics(Magics):
             print(_USAGE)
             return None
         self._refuse_to_wait_on_itself(code)
-        return self._run(self._expression_coroutine(code, options.sync), options)
+        with _usage_errors():
+            coroutine = self._code.expression(code, options.sync)
+        return self._run(coroutine, options)
 
     # -- parsing -------------------------------------------------------------------
 
@@ -562,169 +548,19 @@ class ARunMagics(Magics):
         under ``%%time``), the magic raises as magics do.
         """
         __tracebackhide__ = True
-        sent = self._sent_cell(cell)
-        coroutine, filename = self._cell_coroutine(line, cell, options.sync, sent)
+        code = self._code
+        sent = code.sent_cell(cell)
+        with _usage_errors():
+            coroutine, filename = code.cell(line, cell, options.sync, sent)
         try:
             return self._run(coroutine, options)
         except (Exception, KeyboardInterrupt) as error:
             # BdbQuit: a debugger's quit, or an error shown already.
             if isinstance(error, bdb.BdbQuit) or not (
-                sent is not None and self._shown_as_the_cell(error, filename)
+                sent is not None and code.shown_as_the_cell(error, filename)
             ):
                 raise
             return None
-
-    def _shown_as_the_cell(self, error: BaseException, filename: str) -> bool:
-        """Show ``error`` as IPython shows a cell's error, from the cell's own line.
-
-        False, with nothing shown, if it did not come from the cell's code.
-        """
-        shell = self.shell
-        assert shell is not None
-        running = self._running_cell()
-        tb = error.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename != filename:
-            tb = tb.tb_next
-        bottom = frame_running_the_cell(shell)
-        if tb is None or bottom is None or running is None:
-            return False
-        error.__traceback__ = TracebackType(
-            tb, bottom, bottom.f_lasti, bottom.f_lineno or 0
-        )
-        shell.showtraceback((type(error), error, error.__traceback__))
-        running.error_in_exec = error
-        return True
-
-    def _cell_failed(self, result: Any) -> None:
-        """After a cell: it failed if it has an error, shown by the magic or not.
-
-        IPython keeps ``last_execution_succeeded`` (``ipython -c`` exits
-        with it) from whether ``run_code`` caught an error, so a cell whose
-        error the magic showed would count as a success.
-        """
-        if getattr(result, "error_in_exec", None) is not None and self.shell:
-            self.shell.last_execution_succeeded = False
-
-    def _sent_cell(self, body: str) -> SentCell | None:
-        """The running cell, if ``body`` is all of it after its %%arun line.
-
-        For an autoawait-routed cell, all of it.  None when the magic was
-        called some other way, or IPython is not running a cell.
-        """
-        sent = getattr(getattr(self._running_cell(), "info", None), "raw_cell", None)
-        if not isinstance(sent, str):
-            return None
-        routed = self._router is not None and self._router.routed == body
-        return sent_cell(sent, body, routed=routed)
-
-    def _cell_coroutine(
-        self, line: str, cell: str, sync: bool, sent: SentCell | None
-    ) -> tuple[Any, str]:
-        """The coroutine that runs a %%arun body, and the file name it runs under.
-
-        Run from a cell (typed, or routed by autoawait), the body runs under
-        the cell's own file name, numbered as the cell's lines are: a
-        debugger names the file after the text the frontend sent (ipykernel
-        hashes it), and sets its breakpoints there.  The cache entry holds
-        that text's lines, with the body as IPython transformed it.
-        """
-        shell = self.shell
-        assert shell is not None
-        transformed = self._transform(cell)
-        if sent is None:
-            header = f"%%arun {line}".rstrip()
-            text, raw, first_line = f"{header}\n{transformed}", f"{header}\n{cell}", 2
-        else:
-            above = sent.text.splitlines(keepends=True)[: sent.first_line - 1]
-            text, raw, first_line = (
-                "".join(above) + transformed,
-                sent.text,
-                sent.first_line,
-            )
-        filename = self._cell_files.cache(text, self._cell_number(), raw)
-        with syntax_errors_shown_as_in_a_cell(shell):
-            code = compile_cell(
-                transformed,
-                filename,
-                first_line=first_line,
-                flags=shell.compile.flags,
-            )
-        # As in IPython's own compiler, a future import holds for later cells.
-        shell.compile.flags |= code.futures
-        if sync:
-            if code.awaits:
-                raise UsageError(_SYNC_AWAIT_ERROR)
-            coroutine = run_sync(
-                functools.partial(
-                    execute_cell, code, shell.user_global_ns, shell.user_ns
-                )
-            )
-        else:
-            coroutine = run_cell(code, shell.user_global_ns, shell.user_ns)
-        return coroutine, filename
-
-    def _transform(self, cell: str) -> str:
-        """IPython's transforms of a %%arun body, without routing it again.
-
-        They tokenise the whole cell, which costs more than the rest of a
-        %%arun call; a cell with none of the syntax they handle, in a shell
-        with only IPython's own transforms, comes out unchanged, so it skips
-        them.
-        """
-        shell = self.shell
-        assert shell is not None
-        if not IPYTHON_SYNTAX.search(cell) and self._default_transforms_only():
-            return cell if cell.endswith("\n") else cell + "\n"
-        if self._router is None:
-            return str(shell.transform_cell(cell))
-        self._router.paused += 1
-        try:
-            return str(shell.transform_cell(cell))
-        finally:
-            self._router.paused -= 1
-
-    def _default_transforms_only(self) -> bool:
-        shell = self.shell
-        assert shell is not None
-        manager = shell.input_transformer_manager
-        return (
-            not shell.input_transformers_post
-            and [t for t in manager.cleanup_transforms if t is not self._router]
-            == _IPYTHON_TRANSFORMS.cleanup_transforms
-            and manager.line_transforms == _IPYTHON_TRANSFORMS.line_transforms
-            and manager.token_transformers == _IPYTHON_TRANSFORMS.token_transformers
-        )
-
-    def _expression_coroutine(self, expression: str, sync: bool) -> Any:
-        shell = self.shell
-        assert shell is not None
-        filename = self._cell_files.cache(expression, self._cell_number())
-        with syntax_errors_shown_as_in_a_cell(shell):
-            code = compile_expression(expression, filename, flags=shell.compile.flags)
-        if sync:
-            if code.co_flags & inspect.CO_COROUTINE:
-                raise UsageError(_SYNC_AWAIT_ERROR)
-            return run_sync(
-                functools.partial(eval, code, shell.user_global_ns, shell.user_ns)
-            )
-        return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
-
-    def _cell_number(self) -> int:
-        """The In[N] of the running cell, so tracebacks say "Cell In[N]".
-
-        IPython 9 advances ``execution_count`` before running a cell and
-        IPython 7 and 8 after; the running cell's result knows its own number.
-        """
-        shell = self.shell
-        assert shell is not None
-        count = getattr(self._running_cell(), "execution_count", None)
-        return count if isinstance(count, int) else int(shell.execution_count)
-
-    def _running_cell(self) -> Any:
-        """The ExecutionResult of the cell IPython is running, or None."""
-        shell = self.shell
-        assert shell is not None
-        return getattr(shell.displayhook, "exec_result", None)
 
     def _refuse_to_wait_on_itself(self, code: str) -> None:
         """%arun inside code that the runner is already running cannot block.
@@ -791,10 +627,10 @@ class ARunMagics(Magics):
     def _cell_route(self) -> Callable[[], None]:
         """What a main task started by this cell runs first, in its context:
         the cell's number as the origin of its tasks, and its output route."""
-        return from_cell(self._cell_number(), capture_route(self.shell))
+        return from_cell(self._code.cell_number(), capture_route(self.shell))
 
     def _do_tasks(self, options: argparse.Namespace) -> TaskTable:
-        return task_table(self._runner, self._cell_files.cell_of)
+        return task_table(self._runner, self._code.files.cell_of)
 
     def _do_status(self, options: argparse.Namespace) -> None:
         print(status(self._runner, self.mode, self.shutdown_timeout))
@@ -812,8 +648,8 @@ class ARunMagics(Magics):
         self._monitor = monitor_on(
             self._monitor,
             self.runner,
-            cell=self._cell_number(),
-            cell_of=self._cell_files.cell_of,
+            cell=self._code.cell_number(),
+            cell_of=self._code.files.cell_of,
             show=_show_live if in_a_kernel else None,
             route=self._cell_route(),
         )
@@ -844,8 +680,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         magics = ARunMagics(shell=shell)
         shell.register_magics(magics)
         shell.events.register("post_run_cell", _hint_after_running_loop_error)
-        shell.events.register("post_run_cell", magics._cell_failed)
-        shell.events.register("pre_run_cell", magics._cell_files.note)
+        shell.events.register("post_run_cell", magics._code.mark_failed)
+        shell.events.register("pre_run_cell", magics._code.files.note)
         hide_from_debugger(shell)
 
 
@@ -914,8 +750,8 @@ def _unregister(shell: InteractiveShell, magics: ARunMagics) -> None:
     """Undo what loading did; each step does nothing if already done."""
     for event, hook in [
         ("post_run_cell", _hint_after_running_loop_error),
-        ("post_run_cell", magics._cell_failed),
-        ("pre_run_cell", magics._cell_files.note),
+        ("post_run_cell", magics._code.mark_failed),
+        ("pre_run_cell", magics._code.files.note),
     ]:
         with contextlib.suppress(ValueError):  # not registered
             shell.events.unregister(event, hook)

@@ -432,6 +432,11 @@ def test_an_interrupt_during_a_callback_cancels_the_cells_coroutine(
     # Well before the callback would have let go by itself.
     assert reply.idle_at - interrupted[0] < EVENT_TIMEOUT / 2
     assert nb.value("%arun asyncio.sleep(0, 'still usable')") == "'still usable'"
+    # An interrupt is not a failure of the pump: it stays on, without a word.
+    assert "arunner:" not in reply.stderr
+    fresh = nb.ok(BUTTON).stdout.strip()
+    reply = drive(nb, AWAIT_CLICK, [("waiting", lambda _: click(nb, fresh))])
+    assert reply.stdout == "waiting\nclicked True\n"
 
 
 WAIT_THEN_CLEAN_UP = f"""%%arun
