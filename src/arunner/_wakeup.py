@@ -16,7 +16,6 @@ import contextlib
 import select
 import socket
 import threading
-from types import TracebackType
 
 __all__ = ["Doorbell", "doorbell_of_this_thread"]
 
@@ -37,29 +36,29 @@ def doorbell_of_this_thread() -> Doorbell:
 
 
 class Doorbell:
-    """A socket pair: the loop thread rings, one waiting thread listens.
+    """A socket pair: the loop thread rings, the waiting thread listens.
 
-    Ringing and closing hold a lock, so a ring that comes after the waiter
-    has left (and closed the bell) never writes into a file descriptor that
-    the process has meanwhile reused for something else.
+    Closed only once nothing refers to it (a thread's ends with the
+    thread, the main thread's at exit): each thread keeps its own for all
+    its waits, and a run that may still ring it holds a reference to it,
+    so no ring can reach a file descriptor the process has reused.
     """
 
-    __slots__ = ("_closed", "_listen", "_lock", "_ring")
+    __slots__ = ("_listen", "_ring")
 
     def __init__(self) -> None:
         self._listen, self._ring = socket.socketpair()
         self._listen.setblocking(False)
         self._ring.setblocking(False)
-        self._lock = threading.Lock()
-        self._closed = False
+
+    def __del__(self) -> None:
+        self._listen.close()
+        self._ring.close()
 
     def ring(self) -> None:
         """Wake the waiter (any thread; once is enough, more are harmless)."""
-        with self._lock:
-            if self._closed:
-                return
-            with contextlib.suppress(BlockingIOError):  # rung often enough
-                self._ring.send(b"\0")
+        with contextlib.suppress(BlockingIOError):  # rung often enough
+            self._ring.send(b"\0")
 
     def wait(self, also: int | None, timeout: float) -> bool:
         """Sleep until rung, until ``also`` (a file descriptor) is readable
@@ -84,20 +83,3 @@ class Doorbell:
                 while self._listen.recv(4096):
                     pass
         return also is not None and also in ready
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._listen.close()
-            self._ring.close()
-
-    def __enter__(self) -> Doorbell:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

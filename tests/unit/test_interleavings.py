@@ -532,6 +532,42 @@ class _WatchedHook:
         self.outside.close()
 
 
+def test_the_doorbells_of_watching_waits_are_closed_with_their_threads() -> None:
+    """A thread's doorbell is closed when the thread ends, the main thread's
+    at exit: Python's development mode reports an unclosed socket."""
+    script = textwrap.dedent(
+        """
+        import asyncio, gc, threading, arunner
+
+        class Watching:
+            def __call__(self): pass
+            def fileno(self): return None
+
+        def wait_once():
+            with arunner.Runner(mode="thread") as runner:
+                runner.while_waiting = Watching()
+                runner.run(asyncio.sleep(0))
+
+        worker = threading.Thread(target=wait_once)
+        worker.start()
+        worker.join()
+        gc.collect()
+        print("the worker's doorbell is gone", flush=True)
+        wait_once()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "the worker's doorbell is gone\n"
+    assert "ResourceWarning" not in done.stderr, done.stderr
+
+
 @pytest.mark.timeout(15)  # a wait that missed its wake-up would last an hour
 def test_a_watching_hook_is_called_when_its_descriptor_is_readable(
     monkeypatch: pytest.MonkeyPatch,
