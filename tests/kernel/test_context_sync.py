@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.kernel.cells import interruptible
+from tests.kernel.cells import IPYKERNEL_VERSION, ROUTES_BY_CONTEXT, interruptible
 from tests.kernel.conftest import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -171,6 +171,15 @@ POINT_OUTPUT_AT = (
 )
 
 
+#: Before ipykernel 6.29 a stream's parent is one global, not a ContextVar:
+#: there is no routing variable that the sync could carry or leave alone.
+routes_by_context_variables = pytest.mark.skipif(
+    not ROUTES_BY_CONTEXT,
+    reason=f"ipykernel {IPYKERNEL_VERSION} keeps the output parent in one global",
+)
+
+
+@routes_by_context_variables
 def test_where_a_plain_cell_points_its_output_does_not_reach_an_arun_call(
     nb: Kernel,
 ) -> None:
@@ -182,6 +191,7 @@ def test_where_a_plain_cell_points_its_output_does_not_reach_an_arun_call(
     assert reply.stdout == "from the call\n"  # the call prints to its own cell
 
 
+@routes_by_context_variables
 def test_where_an_arun_call_points_its_output_does_not_reach_the_plain_cell(
     nb: Kernel,
 ) -> None:
