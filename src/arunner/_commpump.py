@@ -171,8 +171,16 @@ class CommPump:
         if found is None:
             return
         stream, forward, replies = found
-        if not stream.socket.EVENTS & _POLLIN:
-            return  # nothing to read: the common case, at the start of a wait
+        # Until the socket itself says nothing is left.  Its descriptor is
+        # edge-triggered, and reading its state consumes the edge (flush()
+        # reads it once more at its end): a message that arrives before
+        # this last look would wake no select(), and would wait for the
+        # cell's end.  Mostly nothing is there, at the start of a wait.
+        while stream.socket.EVENTS & _POLLIN:
+            self._handle(stream, forward, replies)
+
+    def _handle(self, stream: Any, forward: Callable[..., Any], replies: Any) -> None:
+        """Handle the comm messages the stream holds; forward the others."""
         pending = self._drain(stream, forward)
         try:
             if pending and self._settle is not None:

@@ -463,6 +463,45 @@ def test_an_interrupt_while_waiting_for_a_click_cancels_the_cell(
     assert reply.stdout == "waiting\nclicked True\n"
 
 
+#: Holds the pump inside its next flush of the shell queue, after the
+#: stream's last read and before the stream looks at the socket's state once
+#: more, which consumes the edge of the socket's descriptor.
+HOLD_THE_NEXT_FLUSH = """
+import time
+from zmq.eventloop.zmqstream import ZMQStream
+pump = get_ipython().magics_manager.registry['ARunMagics']._comm_pump
+stream = pump._feed()[0]  # the stream that feeds this thread's shell queue
+armed = []
+def _held_rebuild():
+    if armed:
+        armed.clear()
+        print('flushed', flush=True)
+        time.sleep(0.5)  # the click arrives now
+    return ZMQStream._rebuild_io_state(stream)
+stream._rebuild_io_state = _held_rebuild
+"""
+
+ARMED_AWAIT_CLICK = AWAIT_CLICK.replace("%%arun\n", "%%arun\narmed.append(1)\n", 1)
+
+
+def test_a_click_that_arrives_as_a_flush_ends_is_not_left_for_the_cells_end(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    kernel = start_kernel()
+    button_id = setup_kernel(kernel)
+    kernel.ok(HOLD_THE_NEXT_FLUSH)
+    reply = drive(
+        kernel,
+        ARMED_AWAIT_CLICK,
+        [
+            ("waiting", lambda _: send(kernel, "kernel_info_request", {})),
+            ("flushed", lambda _: click(kernel, button_id)),
+        ],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert reply.stdout == "waiting\nflushed\nclicked True\n"
+
+
 def test_a_click_is_handled_when_it_arrives_not_at_the_next_wait_slice(
     start_kernel: Callable[..., Kernel],
 ) -> None:
