@@ -10,7 +10,8 @@ holds what maps one onto the other:
 * :func:`sent_cell`: whether a body is all of the running cell after its
   ``%%arun`` line (or all of a routed cell), and which line it starts at;
 * :class:`AutoAwaitRouter`: the transform that routes top-level-await cells
-  to ``%%arun``, remembering which body it routed;
+  to ``%%arun`` (and, for ``--auto sync``, the others to ``%%arun --sync``),
+  remembering which body it routed;
 * :func:`frame_running_the_cell` and :func:`syntax_errors_shown_as_in_a_cell`:
   errors shown from the cell's own frame and line, as IPython shows them;
 * :class:`CellFiles`: which cell a code file holds, for ``In[N]`` in task
@@ -145,7 +146,9 @@ def syntax_errors_shown_as_in_a_cell(shell: Any) -> Iterator[None]:
 
 
 class AutoAwaitRouter:
-    """Sends every cell that needs top-level await to ``%%arun``.
+    """Sends every cell that needs top-level await to ``%%arun``; with
+    ``plain_cells_sync`` (``--auto sync``), every other cell to
+    ``%%arun --sync``.
 
     It sits in ``shell.input_transformers_cleanup``, which runs before
     IPython looks for cell magics, so prefixing ``%%arun`` makes IPython
@@ -162,6 +165,8 @@ class AutoAwaitRouter:
         self._shell = shell
         self._transforms = transforms
         self.paused = 0
+        #: Route cells without top-level await to ``%%arun --sync``.
+        self.plain_cells_sync = False
         #: The body of the cell routed last, as ``%%arun`` receives it: it
         #: tells a routed cell from a typed one, which has one line more.
         self.routed: str | None = None
@@ -182,6 +187,9 @@ class AutoAwaitRouter:
         ):
             self.routed = cell
             return ["%%arun\n", *lines]
+        if self.plain_cells_sync:
+            self.routed = cell
+            return ["%%arun --sync\n", *lines]
         return lines
 
     def install(self) -> None:

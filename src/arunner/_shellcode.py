@@ -8,7 +8,8 @@ coroutine: IPython's transforms (skipped where they would change nothing,
 since they cost more than the rest of a call), the file name the code runs
 under (the cell's own, so a debugger's breakpoints and the traceback's line
 numbers are the cell's as typed), compilation with the shell's future
-flags, and the choice between running on the loop and ``--sync``.  It works
+flags, and the choice between a coroutine for the loop and, for ``--sync``,
+a plain call (:mod:`arunner._script` runs it).  It works
 on the shell it is given through the attributes IPython has kept since
 7.34, and imports nothing of IPython: ``magics.py`` stays the only module
 that does.
@@ -37,14 +38,13 @@ from arunner._cell import (
     run_cell,
     run_expression,
 )
-from arunner._sync import run_sync
 
 __all__ = ["CodeRefused", "ShellCode"]
 
 _SYNC_AWAIT_ERROR = (
-    "--sync runs the code as plain synchronous Python in a worker thread, and "
-    "this code uses await (or async for/with) at the top level: drop --sync, "
-    "since %%arun and %arun run awaits themselves"
+    "--sync runs the code as plain synchronous Python, as a script would run "
+    "it, and this code uses await (or async for/with) at the top level: drop "
+    "--sync, since %%arun and %arun run awaits themselves"
 )
 
 
@@ -104,7 +104,9 @@ class ShellCode:
     def cell(
         self, line: str, body: str, sync: bool, sent: SentCell | None
     ) -> tuple[Any, str]:
-        """The coroutine that runs a %%arun body, and the file name it runs under.
+        """What runs a %%arun body, and the file name it runs under.
+
+        A coroutine for the runner or, with ``sync``, a function to call.
 
         Run from a cell (typed, or routed by autoawait), the body runs under
         the cell's own file name, numbered as the cell's lines are: a
@@ -136,10 +138,11 @@ class ShellCode:
         if code.awaits:
             raise CodeRefused(_SYNC_AWAIT_ERROR)
         run = functools.partial(execute_cell, code, shell.user_global_ns, shell.user_ns)
-        return run_sync(run), filename
+        return run, filename
 
     def expression(self, expression: str, sync: bool) -> Any:
-        """The coroutine that evaluates an %arun expression (and awaits it)."""
+        """The coroutine that evaluates an %arun expression (and awaits it), or
+        with ``sync`` the function that evaluates it."""
         shell = self._shell
         filename = self.files.cache(expression, self.cell_number())
         with syntax_errors_shown_as_in_a_cell(shell):
@@ -148,9 +151,7 @@ class ShellCode:
             return run_expression(code, expression, shell.user_global_ns, shell.user_ns)
         if code.co_flags & inspect.CO_COROUTINE:
             raise CodeRefused(_SYNC_AWAIT_ERROR)
-        return run_sync(
-            functools.partial(eval, code, shell.user_global_ns, shell.user_ns)
-        )
+        return functools.partial(eval, code, shell.user_global_ns, shell.user_ns)
 
     def _transform(self, body: str) -> str:
         """IPython's transforms of a %%arun body, without routing it again.

@@ -13,6 +13,7 @@ __all__ = [
     "is_plumbing",
     "spliced",
     "traceback_through",
+    "without_arunner_frames",
     "without_asyncio_frames",
 ]
 
@@ -37,6 +38,16 @@ def without_asyncio_frames(tb: TracebackType | None) -> TracebackType | None:
     users should see their code.  Only error paths pay for this.
     """
     return _keeping(tb, in_asyncio)
+
+
+def without_arunner_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The same traceback without arunner's own frames (script parity's
+    calls and its SIGINT handler): the rest is what a script would show."""
+    return _keeping(tb, _in_arunner)
+
+
+def _in_arunner(filename: str) -> bool:
+    return filename.startswith(_ARUNNER_DIR)
 
 
 def _keeping(

@@ -49,10 +49,12 @@ from arunner._cell import (
 )
 from arunner._commpump import CommPump
 from arunner._contextsync import ContextSync, Exchange
+from arunner._hints import hint_after
 from arunner._monitor import Monitor, Publish
 from arunner._options import OptionError, defaults, split_options, with_usage
 from arunner._origins import from_cell, origin
 from arunner._routing import capture_route, hide_from_debugger, routing_variables
+from arunner._script import ScriptRunner
 from arunner._shellcode import CodeRefused, ShellCode
 from arunner._tasks import TaskTable
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
@@ -79,23 +81,15 @@ Type %arun? for every option."""
 #: IPython's own transforms, without any a shell or extension added.
 _IPYTHON_TRANSFORMS = TransformerManager()
 
-#: What the hint after a plain cell's "running event loop" error says.
-_RUNNING_LOOP_HINT = (
-    "arunner: this cell called asyncio.run() or run_until_complete() inside the "
-    "kernel's running event loop; re-run it with %%arun --sync as its first line "
-    "(a worker thread where no loop runs), or, where the cell itself calls "
-    "asyncio.run(main()), as a %%arun cell that does 'await main()'."
-)
-
-
-#: asyncio's refusals to run a loop inside a running one: asyncio.run() and
-#: Runner.run(); run_until_complete() of the running loop; and of another one
-#: (a library's private loop).
-_RUNNING_LOOP_REFUSALS = (
-    "cannot be called from a running event loop",
-    "This event loop is already running",
-    "Cannot run the event loop while another loop is running",
-)
+#: What ``%arun --auto`` says it did.
+_AUTO_SAYS = {
+    "on": "autoawait routing on: cells with top-level await run on arunner",
+    "sync": (
+        "autoawait routing on, and plain cells run as scripts (%%arun --sync): "
+        "asyncio.run() and libraries that run their own loop work unchanged"
+    ),
+    "off": "autoawait routing off: IPython runs every cell itself",
+}
 
 
 def _import_loop_factory(spec: str) -> Callable[[], Any] | None:
@@ -182,6 +176,15 @@ class ARunMagics(Magics):
         top-level await, untouched.""",
     ).tag(config=True)
 
+    autosync = Bool(
+        False,
+        help="""Run every plain cell (one without top-level await) as a
+        %%arun --sync cell: in the kernel's thread with its event loop hidden,
+        as a script runs, so asyncio.run() and libraries that run their own
+        loop work unchanged; cells with top-level await run on the runner
+        (also: %arun --auto sync|on|off).""",
+    ).tag(config=True)
+
     widget_events = Bool(
         True,
         help="""In a kernel, handle widget and other comm messages from the
@@ -208,6 +211,7 @@ class ARunMagics(Magics):
         self._code = ShellCode(
             shell, self._router, _IPYTHON_TRANSFORMS, CellFiles(shell)
         )
+        self._script = ScriptRunner()
         super().__init__(shell=shell, **kwargs)
 
     # -- the runner -------------------------------------------------------------
@@ -239,10 +243,14 @@ class ARunMagics(Magics):
         runner.  If that is a worker thread of the user's (get_runner() in
         a thread), it would find none and pick the inline engine, which
         every later cell in a kernel, whose loop is always running, refuses.
+        So does a first use from a ``--sync`` cell, which hides the kernel's
+        loop: in a kernel, "auto" is always the thread engine.
         """
-        if self.mode != "auto" or threading.get_ident() == self._shell_thread:
+        if self.mode != "auto":
             return self.mode
-        return "thread" if getattr(self.shell, "kernel", None) is not None else "inline"
+        if getattr(self.shell, "kernel", None) is not None:
+            return "thread"  # also from a --sync cell, which hides the loop
+        return "auto" if threading.get_ident() == self._shell_thread else "inline"
 
     def close(self) -> list[str]:
         """Close the runner (pending tasks are cancelled, their cleanup runs).
@@ -351,10 +359,13 @@ class ARunMagics(Magics):
             )
             raise
 
-    @observe("autoawait")
-    def _autoawait_changed(self, change: dict[str, Any]) -> None:
+    @observe("autoawait", "autosync")
+    def _routing_changed(self, change: dict[str, Any]) -> None:
         if self._router is not None:
-            if change["new"]:
+            # Outside a kernel no loop runs: a plain line already runs as a script.
+            in_a_kernel = getattr(self.shell, "kernel", None) is not None
+            self._router.plain_cells_sync = self.autosync and in_a_kernel
+            if self.autoawait or self.autosync:
                 self._router.install()
             else:
                 self._router.uninstall()
@@ -398,10 +409,12 @@ class ARunMagics(Magics):
     @argument(
         "--sync",
         action="store_true",
-        help="""Run the code as plain synchronous Python in a worker thread where
-        no event loop runs, so that library code calling asyncio.run() or
-        loop.run_until_complete() inside works. An interrupt cancels the loop
-        that code started (its cleanup runs), or interrupts it.""",
+        help="""Run the code as plain synchronous Python, as a script runs it:
+        in this thread, with the kernel's event loop hidden, so that code
+        calling asyncio.run(), anyio.run() or a library's own loop works
+        unchanged. A stop cancels the loop that code runs (its cleanup runs),
+        or interrupts it at once. %%arun --auto sync does this for every plain
+        cell.""",
     )
     @argument(
         "--tasks",
@@ -430,9 +443,11 @@ class ARunMagics(Magics):
     )
     @argument(
         "--auto",
-        choices=("on", "off"),
-        help="""Route every cell that needs top-level await to the runner, as
-        if it began with %%%%arun (on), or leave such cells to IPython (off).""",
+        choices=("on", "sync", "off"),
+        help="""on: route every cell that needs top-level await to the runner,
+        as if it began with %%%%arun. sync: that, and run every other cell as
+        if it began with %%%%arun --sync (as a script, the kernel's loop
+        hidden). off: leave every cell to IPython.""",
     )
     @argument(
         "--restart",
@@ -476,10 +491,12 @@ class ARunMagics(Magics):
         if not code:
             print(_USAGE)
             return None
-        self._refuse_to_wait_on_itself(code)
+        self._refuse_to_wait_on_itself(code, options.sync)
         with _usage_errors():
-            coroutine = self._code.expression(code, options.sync)
-        return self._run(coroutine, options)
+            runnable = self._code.expression(code, options.sync)
+        if options.sync:
+            return self._script.call(runnable, options.timeout)
+        return self._run(runnable, options)
 
     # -- parsing -------------------------------------------------------------------
 
@@ -507,6 +524,12 @@ class ARunMagics(Magics):
             )
         if options.name is not None and not options.background:
             raise UsageError("--name names a background task: use it with -b")
+        if options.sync and options.background:
+            raise UsageError(
+                "--sync runs the code in this cell's thread until it returns, so it "
+                "cannot run in the background: for a blocking call in the "
+                "background write '%arun -b asyncio.to_thread(function, args)'"
+            )
         return options, code.strip()
 
     def _action(self, options: argparse.Namespace) -> str | None:
@@ -551,9 +574,11 @@ class ARunMagics(Magics):
         code = self._code
         sent = code.sent_cell(cell)
         with _usage_errors():
-            coroutine, filename = code.cell(line, cell, options.sync, sent)
+            runnable, filename = code.cell(line, cell, options.sync, sent)
         try:
-            return self._run(coroutine, options)
+            if options.sync:
+                return self._script.call(runnable, options.timeout)
+            return self._run(runnable, options)
         except (Exception, KeyboardInterrupt) as error:
             # BdbQuit: a debugger's quit, or an error shown already.
             if isinstance(error, bdb.BdbQuit) or not (
@@ -562,19 +587,27 @@ class ARunMagics(Magics):
                 raise
             return None
 
-    def _refuse_to_wait_on_itself(self, code: str) -> None:
+    def _refuse_to_wait_on_itself(self, code: str, sync: bool) -> None:
         """%arun inside code that the runner is already running cannot block.
 
         A %%arun body (or an await cell routed with --auto on) runs on the
         runner's loop; a line magic there would wait for that very loop.
         """
         runner = self._runner
-        if runner is not None and runner.engine != "nest" and runner.in_runner():
+        if runner is None or runner.engine == "nest" or not runner.in_runner():
+            return
+        where = "(a %%arun cell, a task, or an await cell with --auto on)"
+        if sync:
             raise UsageError(
-                "%arun cannot be used inside code that already runs on the runner "
-                f"(a %%arun cell, or an await cell with --auto on): write "
-                f"'await {code}' there, or 'asyncio.create_task({code})' for -b"
+                f"%arun --sync cannot be used inside code that runs on the runner "
+                f"{where}: it would block the runner's loop and every task on it. "
+                f"Write 'await asyncio.to_thread(lambda: {code})' there."
             )
+        raise UsageError(
+            f"%arun cannot be used inside code that already runs on the runner "
+            f"{where}: write 'await {code}' there, or "
+            f"'asyncio.create_task({code})' for -b"
+        )
 
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True
@@ -655,11 +688,29 @@ class ARunMagics(Magics):
         )
 
     def _do_auto(self, options: argparse.Namespace) -> None:
-        self.autoawait = options.auto == "on"
-        if self.autoawait:
-            print("autoawait routing on: cells with top-level await run on arunner")
-        else:
-            print("autoawait routing off: IPython runs top-level await itself")
+        runner = self._runner
+        if runner is not None and runner.in_runner():
+            raise UsageError(
+                "%arun --auto decides how the next cells run, so it cannot run "
+                "inside code that runs on the runner (a %%arun cell, a task, or "
+                "an await cell with --auto on): nothing changed. Run "
+                f"%arun --auto {options.auto} in a cell of its own."
+            )
+        self.autosync = options.auto == "sync"
+        self.autoawait = options.auto != "off"
+        print(_AUTO_SAYS[options.auto])
+
+    def _hint_after_cell(self, result: Any) -> None:
+        """After a cell that failed for want of a loop, or for a loop too many,
+        say what to write instead.  It only adds a line after IPython's
+        traceback, so another extension's exception handler keeps working."""
+        hint = hint_after(
+            getattr(result, "error_in_exec", None),
+            getattr(getattr(result, "info", None), "raw_cell", "") or "",
+            self._script.last_failure,
+        )
+        if hint is not None:
+            print(hint, file=sys.stderr)
 
     def _do_restart(self, options: argparse.Namespace) -> None:
         runner = self._runner
@@ -679,24 +730,10 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     if _magics(shell) is None:
         magics = ARunMagics(shell=shell)
         shell.register_magics(magics)
-        shell.events.register("post_run_cell", _hint_after_running_loop_error)
+        shell.events.register("post_run_cell", magics._hint_after_cell)
         shell.events.register("post_run_cell", magics._code.mark_failed)
         shell.events.register("pre_run_cell", magics._code.files.note)
         hide_from_debugger(shell)
-
-
-def _hint_after_running_loop_error(result: Any) -> None:
-    """After a plain cell failed because it ran a loop inside the kernel's, say
-    what to write instead.  It only adds a line after IPython's traceback,
-    so another extension's exception handler keeps working."""
-    error = getattr(result, "error_in_exec", None)
-    if not isinstance(error, RuntimeError) or not any(
-        refusal in str(error) for refusal in _RUNNING_LOOP_REFUSALS
-    ):
-        return
-    raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
-    if "%arun" not in raw:
-        print(_RUNNING_LOOP_HINT, file=sys.stderr)
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
@@ -749,13 +786,13 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
 def _unregister(shell: InteractiveShell, magics: ARunMagics) -> None:
     """Undo what loading did; each step does nothing if already done."""
     for event, hook in [
-        ("post_run_cell", _hint_after_running_loop_error),
+        ("post_run_cell", magics._hint_after_cell),
         ("post_run_cell", magics._code.mark_failed),
         ("pre_run_cell", magics._code.files.note),
     ]:
         with contextlib.suppress(ValueError):  # not registered
             shell.events.unregister(event, hook)
-    magics.autoawait = False
+    magics.autoawait = magics.autosync = False
     manager = shell.magics_manager
     manager.registry.pop(ARunMagics.__name__, None)
     for kind in ("line", "cell"):

@@ -189,42 +189,29 @@ def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
     assert lib.value("%arun --sync fetch_all(3)") == "6"
 
 
-def test_a_second_interrupt_leaves_a_worker_stuck_in_c_and_the_next_call_says_so(
-    lib: Kernel,
-) -> None:
+@pytest.mark.parametrize(
+    "blocking",
+    [
+        "time.sleep(30)",
+        "threading.Event().wait()",
+        "concurrent.futures.Future().result()",
+    ],
+    ids=["time.sleep", "Event.wait", "Future.result"],
+)
+def test_a_blocking_call_stops_at_once(lib: Kernel, blocking: str) -> None:
+    """A stop reaches a call blocked in C at once, as Ctrl-C does in a script
+    (in a worker thread it waited for the call to return)."""
     reply = lib.execute(
-        interruptible("stubborn_call()\nprint('resumed')", magic="%%arun --sync"),
-        interrupt_on="stuck in C",
-        interrupts=2,
+        interruptible(
+            f"import concurrent.futures\n{blocking}\nprint('resumed')",
+            magic="%%arun --sync",
+        ),
+        interrupt_on="started",
     )
-    try:
-        assert reply.ename == "KeyboardInterrupt"
-        assert reply.interrupt_to_idle < 5  # left at once, the worker still stuck
-        # The worker never saw the first interrupt: it is still in release.wait().
-        assert reply.stdout == "started\nstuck in C\n"
-
-        after = lib.execute("%%arun --sync\nfetch_all(3)\n")
-        assert after.error is None
-        assert after.result == "6"  # in a new worker
-        assert "RuntimeWarning" in after.stderr
-        report = " ".join(after.stderr.split())
-        assert "the worker of an interrupted --sync call" in report
-        # At the library's line that waits, not in threading.py's wait().
-        assert "is still running at stubborn_call (" in report
-        assert "it ignored the interrupt" in report
-        assert "This call runs in a new worker." in report
-    finally:
-        lib.ok(
-            "release.set()\n"
-            "for _t in threading.enumerate():\n"
-            "    if _t.name.startswith('arunner-sync-'):\n"
-            "        _t.join(10)\n"
-            "release.clear()\n"
-        )
-    # Once it has ended, nobody is told about it again.
-    quiet = lib.execute("%arun --sync fetch_all(4)")
-    assert quiet.result == "8"
-    assert "still running" not in quiet.stderr
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\ncleanup\n"
+    assert reply.interrupt_to_idle < 5  # not the 30 s sleep
+    assert lib.value("%arun --sync fetch_all(3)") == "6"
 
 
 @pytest.mark.parametrize(

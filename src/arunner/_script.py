@@ -1,0 +1,314 @@
+"""Script parity: synchronous code runs in a cell as under ``python script.py``.
+
+``%%arun --sync``, ``%arun --sync EXPR`` and, with ``%arun --auto sync``,
+every plain cell run their code here: in the thread that runs the cell (a
+kernel's main thread), with the kernel's running loop and current task
+hidden for exactly the call (:mod:`arunner._loopstate`).  So
+``asyncio.run()``, ``anyio.run()``, asgiref's ``async_to_sync``,
+Playwright's sync API and gql find no running loop, as in a script, and no
+patching is needed.  Every call runs in the same thread, so an object bound
+to the thread that made it still works in the next cell; and the loop
+state the code leaves behind (Playwright's sync API keeps its loop marked
+as running between calls, in a script too) is what the next call starts
+with, kept apart from the kernel's.
+
+A stop (SIGINT) during the call is handled as ``asyncio.Runner`` handles
+Ctrl-C, and a little better:
+
+* the first stop cancels the main task of the innermost event loop the code
+  runs in this thread (``asyncio.run``, ``asyncio.Runner``, a library's own
+  ``run_until_complete``): its cleanup runs, then ``KeyboardInterrupt``;
+* with no such loop, ``KeyboardInterrupt`` is raised at once, so plain
+  Python and blocking calls (``time.sleep``, ``Event.wait``,
+  ``Future.result``) stop at once.  Event loops that threads started during
+  the call are running (asgiref runs one in an executor thread) have their
+  main tasks cancelled first, and their cleanup gets up to
+  :data:`LOOP_GRACE` seconds before the ``KeyboardInterrupt`` shows; a loop
+  still running then is named in a warning;
+* a second stop raises ``KeyboardInterrupt`` at once, wherever the code is.
+
+``--timeout`` acts as a first stop at its deadline, and the call then ends
+in ``TimeoutError``.  The handler is installed only where asyncio.Runner
+would install its own: in the main thread, over Python's default handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import sysconfig
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, TypeVar
+
+from arunner._interrupt import raise_in_thread
+from arunner._loopstate import LoopState, check_supported, exchange
+from arunner._traceback import is_plumbing, spliced, without_arunner_frames
+
+__all__ = ["LOOP_GRACE", "ScriptRunner"]
+
+T = TypeVar("T")
+
+#: Seconds a loop in another thread gets to finish its cleanup after a stop.
+LOOP_GRACE = 1.0
+
+#: Where the standard library lives (its site-packages aside).
+_STDLIB = os.path.join(sysconfig.get_paths()["stdlib"], "")
+
+
+class ScriptRunner:
+    """Runs synchronous calls for one shell, keeping the script side's loop state."""
+
+    def __init__(self) -> None:
+        #: The loop state the last call left (the script's side of the thread).
+        self._script_side = LoopState()
+        #: What the last call raised, if it failed (for the hint after a cell).
+        self.last_failure: BaseException | None = None
+
+    def call(self, function: Callable[[], T], timeout: float | None = None) -> T:
+        """Call ``function`` here, as a script would, with the kernel's loop hidden."""
+        __tracebackhide__ = True
+        check_supported()
+        self.last_failure = None
+        kernel_side = exchange(self._script_side)
+        stop = _Stop(kernel_side.loop, timeout)
+        try:
+            with stop:
+                outcome = function()
+                stop.finish()
+            return outcome
+        except BaseException as error:  # noqa: BLE001 - raised again, as it ends
+            ending = self.last_failure = stop.ending(error)
+        finally:
+            self._script_side = exchange(kernel_side)
+        # Raised outside the handler: a KeyboardInterrupt that a stop made of
+        # a cancellation is not "during handling of" that cancellation.
+        raise ending
+
+
+class _Stop:
+    """The interrupts and the deadline of one call, and how the call ends."""
+
+    def __init__(
+        self, kernel_loop: asyncio.AbstractEventLoop | None, timeout: float | None
+    ) -> None:
+        self.count = 0
+        self.timed_out_after: float | None = None
+        self._kernel_loop = kernel_loop
+        self._timeout = timeout
+        self._thread = threading.get_ident()
+        self._threads_before = {thread.ident for thread in threading.enumerate()}
+        #: loops in other threads cancelled by the first stop: thread, loop
+        self._elsewhere: list[tuple[int, asyncio.AbstractEventLoop]] = []
+        self._installed = False
+        self._active = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    # -- the window in which stops are ours --------------------------------------
+
+    def __enter__(self) -> _Stop:
+        if (
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            and self._thread == threading.main_thread().ident
+        ):
+            with contextlib.suppress(ValueError):  # no signals (embedded Python)
+                signal.signal(signal.SIGINT, self._on_sigint)
+                self._installed = True
+        if self._timeout is not None:
+            self._timer = threading.Timer(self._timeout, self._deadline)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._active:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._installed and signal.getsignal(signal.SIGINT) == self._on_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True
+        self.stop(frame)
+
+    def _deadline(self) -> None:
+        """The timeout's thread: a first stop in the calling thread."""
+        with self._active:
+            if self._timer is None:  # the call ended meanwhile
+                return
+            self.timed_out_after = self._timeout
+            if self._installed:
+                signal.pthread_kill(self._thread, signal.SIGINT)
+            else:
+                raise_in_thread(self._thread, KeyboardInterrupt)
+
+    # -- a stop --------------------------------------------------------------------
+
+    def stop(self, frame: FrameType | None) -> None:
+        """One stop, in the calling thread, ``frame`` being where the code was."""
+        __tracebackhide__ = True
+        self.count += 1
+        if self.count == 1:
+            here = _innermost_loop(frame, skip=self._kernel_loop)
+            if here is not None:
+                loop, task = here
+                task.cancel()
+                loop.call_soon_threadsafe(_wake_up)  # out of its selector
+                return
+            self._cancel_loops_elsewhere()
+        raise KeyboardInterrupt
+
+    def _cancel_loops_elsewhere(self) -> None:
+        """Cancel the main tasks of loops that threads started for this call run."""
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            ident = thread.ident
+            if ident is None or ident in self._threads_before:
+                continue
+            found = _innermost_loop(frames.get(ident))
+            if found is None:
+                continue
+            loop, task = found
+            with contextlib.suppress(RuntimeError):  # that loop has just closed
+                loop.call_soon_threadsafe(task.cancel)
+                self._elsewhere.append((ident, loop))
+
+    # -- how the call ends ---------------------------------------------------------
+
+    def finish(self) -> None:
+        """The code returned: after a stop that the code swallowed, stop anyway."""
+        __tracebackhide__ = True
+        if self.count:
+            raise KeyboardInterrupt
+
+    def ending(self, error: BaseException) -> BaseException:
+        """What the call raises, given what its code raised.
+
+        Loops cancelled in other threads finish their cleanup first.  A
+        cancellation that a stop caused becomes ``KeyboardInterrupt`` (or
+        ``TimeoutError``), shown from the cell's line down to the await the
+        loop's task was at; no error shows arunner's own frames.
+        """
+        self._wait_for_loops_elsewhere()
+        stopped = (self.count or self.timed_out_after is not None) and isinstance(
+            error, asyncio.CancelledError | KeyboardInterrupt
+        )
+        if stopped and self.timed_out_after is not None:
+            return TimeoutError(
+                f"did not finish within --timeout {self.timed_out_after:g} s "
+                "and was cancelled"
+            ).with_traceback(without_arunner_frames(error.__traceback__))
+        if stopped and isinstance(error, asyncio.CancelledError):
+            return _interrupted_at(error)
+        return error.with_traceback(without_arunner_frames(error.__traceback__))
+
+    def _wait_for_loops_elsewhere(self) -> None:
+        deadline = time.monotonic() + LOOP_GRACE
+        for ident, loop in self._elsewhere:
+            while _runs(ident, loop) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if _runs(ident, loop):
+                _warn_still_running(ident)
+        self._elsewhere.clear()
+
+
+def _wake_up() -> None:
+    """Nothing: scheduling it wakes a loop's selector up."""
+
+
+def _interrupted_at(cancelled: asyncio.CancelledError) -> KeyboardInterrupt:
+    """The KeyboardInterrupt for a cancelled loop: where the cell and the
+    library called it, then the await its task was at."""
+    innermost: BaseException = cancelled
+    while isinstance(innermost.__context__, asyncio.CancelledError):
+        innermost = innermost.__context__
+    inner = None if innermost is cancelled else innermost.__traceback__
+    traceback = spliced(cancelled.__traceback__, inner)
+    return KeyboardInterrupt().with_traceback(without_arunner_frames(traceback))
+
+
+def _innermost_loop(
+    frame: FrameType | None, skip: asyncio.AbstractEventLoop | None = None
+) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None:
+    """The innermost event loop run from ``frame`` outwards, and its main future.
+
+    A ``run_until_complete`` of an asyncio loop (``asyncio.run``,
+    ``Runner.run``, a library's own loop), or an ``asyncio.Runner.run``
+    whose loop has no Python frames (uvloop).  ``skip`` (the kernel's own
+    loop) and the frames outside it do not count.
+    """
+    while frame is not None:
+        owner = frame.f_locals.get("self") if frame.f_code.co_name in _RUNS else None
+        found: asyncio.Future[Any] | None = None
+        if isinstance(owner, asyncio.AbstractEventLoop):
+            future = frame.f_locals.get("future")
+            found = future if isinstance(future, asyncio.Future) else None
+        elif isinstance(owner, asyncio.Runner):
+            task = frame.f_locals.get("task")
+            found = task if isinstance(task, asyncio.Future) else None
+        if found is not None:
+            loop = found.get_loop()
+            if loop is skip:
+                return None
+            if not found.done():
+                return loop, found
+        frame = frame.f_back
+    return None
+
+
+#: The functions whose frames run a loop until a future is done.
+_RUNS = frozenset({"run_until_complete", "run"})
+
+
+def _runs(ident: int, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether thread ``ident`` still runs ``loop`` (or closes it)."""
+    frame = sys._current_frames().get(ident)
+    while frame is not None:
+        if frame.f_locals.get("self") is loop or frame.f_locals.get("loop") is loop:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _warn_still_running(ident: int) -> None:
+    frame = _where(ident)
+    name = next((t.name for t in threading.enumerate() if t.ident == ident), "?")
+    where = (
+        "in code Python cannot see (C)"
+        if frame is None
+        else f"at {frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})"
+    )
+    warnings.warn_explicit(
+        f"arunner: the event loop this call started in thread {name!r} was "
+        f"cancelled by the stop but is still running {where} after "
+        f"{LOOP_GRACE:g} s; it carries on alone.",
+        RuntimeWarning,
+        filename=__file__ if frame is None else frame.f_code.co_filename,
+        lineno=0 if frame is None else frame.f_lineno,
+    )
+
+
+def _where(ident: int) -> FrameType | None:
+    """The frame of the user's or a library's code that thread ``ident`` is in.
+
+    Below it there may be asyncio's, arunner's and the standard library's
+    frames: the line worth showing is the one that called into them.
+    """
+    frame = sys._current_frames().get(ident)
+    innermost = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not is_plumbing(filename):
+            if not (filename.startswith(_STDLIB) and "-packages" not in filename):
+                return frame
+            innermost = innermost or frame
+        frame = frame.f_back
+    return innermost
