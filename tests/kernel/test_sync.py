@@ -9,7 +9,7 @@ the kernel's loop is running.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -342,3 +342,179 @@ def test_display_and_logging_from_a_sync_body_land_in_the_cell(lib: Kernel) -> N
     assert reply.displays == ["'shown by display'"]
     assert "logged by the library" in reply.stderr
     assert reply.result == "2"
+
+
+# -- the kernel's own thread -----------------------------------------------------------
+
+
+def test_an_object_bound_to_its_thread_works_in_the_next_sync_cell(lib: Kernel) -> None:
+    """sqlite3 refuses a connection from another thread, as Playwright's sync
+    API does: every --sync call runs in the kernel's main thread."""
+    lib.ok(
+        "%%arun --sync\n"
+        "import sqlite3\n"
+        "db = sqlite3.connect(':memory:')\n"
+        "db.execute('create table t (x)')\n"
+    )
+    reply = lib.ok(
+        "%%arun --sync\n"
+        "db.execute('insert into t values (1)')\n"
+        "threading.current_thread() is threading.main_thread()\n"
+    )
+    assert reply.result == "True"
+    assert (
+        lib.value("%arun --sync db.execute('select count(*) from t').fetchone()")
+        == "(1,)"
+    )
+    assert lib.value("db.execute('select count(*) from t').fetchone()") == "(1,)"
+
+
+def test_the_loop_state_a_sync_call_leaves_is_where_the_next_starts(
+    lib: Kernel,
+) -> None:
+    """Playwright's sync API keeps its loop marked as running between calls:
+    the next --sync call finds it, plain cells find the kernel's."""
+    lib.ok(
+        "%%arun --sync\n"
+        "own = asyncio.new_event_loop()\n"
+        "asyncio.events._set_running_loop(own)\n"
+    )
+    try:
+        assert lib.value("%arun --sync asyncio.get_running_loop() is own") == "True"
+        assert lib.value("asyncio.get_running_loop() is own") == "False"
+        # The kernel's loop is fine: top-level await in a plain cell.
+        assert lib.value("await asyncio.sleep(0, 'awaited')") == "'awaited'"
+    finally:
+        lib.ok("%%arun --sync\nasyncio.events._set_running_loop(None)\nown.close()\n")
+    assert lib.value("%arun --sync fetch_all(6)") == "12"
+
+
+def test_arun_inside_a_sync_cell_runs_on_the_runners_thread(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    """The first use of the runner from a --sync cell, where the kernel's loop
+    is hidden, still picks the thread engine that later plain cells need."""
+    kernel = start_kernel()
+    kernel.ok(LIBRARY)
+    reply = kernel.ok(
+        "%%arun --sync\n"
+        "where = %arun asyncio.sleep(0, threading.current_thread().name)\n"
+        "where\n"
+    )
+    assert reply.result is not None
+    assert reply.result.startswith("'arunner-loop-")
+    assert kernel.value("%arun asyncio.sleep(0, 'later')") == "'later'"
+
+
+# -- %arun --auto sync ---------------------------------------------------------
+
+
+@pytest.fixture
+def auto_sync(lib: Kernel) -> Iterator[Kernel]:
+    reply = lib.ok("%arun --auto sync")
+    assert "plain cells run as scripts" in reply.stdout
+    try:
+        yield lib
+    finally:
+        lib.ok("%arun --auto off")
+
+
+def test_auto_sync_runs_plain_cells_as_scripts_and_await_cells_on_the_runner(
+    auto_sync: Kernel,
+) -> None:
+    assert auto_sync.value("fetch_all(10)") == "20"  # asyncio.run() inside
+    assert auto_sync.value("asyncio.run(_fetch(2))") == "4"
+    awaited = auto_sync.value("await asyncio.sleep(0)\nthreading.current_thread().name")
+    assert awaited is not None
+    assert awaited.startswith("'arunner-loop-")
+    # A ContextVar set by a script cell reaches an await cell, and back.
+    auto_sync.ok("user.set('grace')")
+    assert auto_sync.value("await asyncio.sleep(0)\nuser.get()") == "'grace'"
+
+
+def test_auto_sync_stops_a_plain_cell_as_a_script(auto_sync: Kernel) -> None:
+    reply = auto_sync.execute(
+        interruptible("slow_call()\nprint('resumed')", magic=None),
+        interrupt_on="in the loop",
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\nin the loop\nlibrary cleanup\ncleanup\n"
+    assert auto_sync.value("fetch_all(1)") == "2"
+
+
+@pytest.mark.parametrize(
+    "idiom",
+    [
+        "asyncio.create_task(_fetch(1))",
+        "asyncio.get_running_loop()",
+    ],
+    ids=["create_task", "get_running_loop"],
+)
+def test_auto_sync_kernel_loop_idioms_fail_saying_what_to_write(
+    auto_sync: Kernel, idiom: str
+) -> None:
+    reply = auto_sync.execute(idiom)
+    assert reply.ename == "RuntimeError"
+    assert reply.error is not None
+    assert "no running event loop" in reply.error["evalue"]
+    hint = " ".join(reply.stderr.split())
+    assert "%arun -b coro()" in hint
+    assert "put the await in the cell" in hint
+    assert auto_sync.value("fetch_all(2)") == "4"  # and the next cell is fine
+
+
+def test_auto_off_after_sync_gives_plain_cells_back_to_ipython(lib: Kernel) -> None:
+    lib.ok("%arun --auto sync")
+    lib.ok("%arun --auto off")
+    reply = lib.execute("fetch_all(1)")
+    assert reply.ename == "RuntimeError"  # the kernel's loop is running again
+    assert lib.value("asyncio.get_running_loop().is_running()") == "True"
+
+
+# -- the hint, in every library's words ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "You cannot use AsyncToSync in the same thread as an async event loop - "
+        "just await the async function directly.",  # asgiref
+        "It looks like you are using Playwright Sync API inside the asyncio loop.\n"
+        "Please use the Async API instead.",  # Playwright
+        "Already running asyncio in this thread",  # anyio
+        "Cannot run client.execute(query) if an asyncio loop is running. "
+        "Use 'await client.execute_async(query)' instead.",  # gql
+    ],
+    ids=["asgiref", "playwright", "anyio", "gql"],
+)
+def test_the_hint_follows_each_librarys_own_refusal(lib: Kernel, message: str) -> None:
+    lib.ok(f"def library_call():\n    raise RuntimeError({message!r})\n")
+    reply = lib.execute("library_call()")
+    assert reply.ename == "RuntimeError"
+    hint = " ".join(reply.stderr.split())
+    assert "re-run it with %%arun --sync" in hint
+    assert "%arun --auto sync" in hint
+    assert _first(reply, "RuntimeError", "error") < _first(reply, "--auto sync")
+
+
+def test_no_hint_for_an_error_that_is_not_about_a_running_loop(lib: Kernel) -> None:
+    reply = lib.execute("raise RuntimeError('Event loop is closed')")
+    assert reply.ename == "RuntimeError"
+    assert "--sync" not in reply.stderr
+
+
+# -- misuse ---------------------------------------------------------------------
+
+
+def test_sync_in_the_background_is_refused_saying_what_to_write(lib: Kernel) -> None:
+    reply = lib.execute("%arun -b --sync fetch_all(1)")
+    assert "UsageError" in reply.stderr
+    assert "'%arun -b asyncio.to_thread(function, args)'" in reply.stderr
+    assert lib.value("%arun --sync fetch_all(1)") == "2"
+
+
+def test_sync_inside_a_arun_cell_is_refused_and_blocks_nothing(lib: Kernel) -> None:
+    reply = lib.execute("%%arun\nawait asyncio.sleep(0)\n%arun --sync fetch_all(1)\n")
+    assert "UsageError" in reply.stderr
+    assert "await asyncio.to_thread(lambda: fetch_all(1))" in reply.stderr
+    assert lib.value("%arun asyncio.sleep(0, 'free')") == "'free'"

@@ -156,9 +156,9 @@ def test_help_documents_the_options(shell: Shell) -> None:
     assert "--restart" in doc
     # --sync with what it does, as %arun? shows it (argparse wraps the lines).
     assert (
-        "--sync Run the code as plain synchronous Python in a worker thread where "
-        "no event loop runs, so that library code calling asyncio.run() or "
-        "loop.run_until_complete() inside works."
+        "--sync Run the code as plain synchronous Python, as a script runs it: in "
+        "this thread, with the kernel's event loop hidden, so that code calling "
+        "asyncio.run(), anyio.run() or a library's own loop works unchanged."
     ) in " ".join(doc.split())
 
 
@@ -415,7 +415,7 @@ def test_a_flag_cluster_may_end_in_the_timeout(ready: Shell, options: str) -> No
 OPTIONS_USAGE = (
     "usage: %arun [-t SECONDS] [-b] [-n NAME] [--replace] [--sync] [--tasks] "
     "[--cancel NAME|In[N]|all] [--monitor [{on,off}]] [--status] "
-    "[--auto {on,off}] [--restart] [EXPR]  "
+    "[--auto {on,sync,off}] [--restart] [EXPR]  "
     "(options first; %arun? explains each)"
 )
 
@@ -640,7 +640,11 @@ def test_help_shows_the_cell_magic_with_both_percent_signs(shell: Shell) -> None
     parser = shell.ip.magics_manager.magics["line"]["arun"].parser
     help_text = " ".join(parser.format_help().split())
     assert "works in later %%arun cells" in help_text
-    assert "as if it began with %%arun (on)" in help_text
+    assert (
+        "on: route every cell that needs top-level await to the runner, "
+        "as if it began with %%arun." in help_text
+    )
+    assert "as if it began with %%arun --sync" in help_text
 
 
 def test_cell_body_gets_the_shells_own_input_transformers(ready: Shell) -> None:
@@ -683,3 +687,71 @@ def test_outside_a_kernel_a_waiting_cell_has_no_widget_pump(shell: Shell) -> Non
     assert shell.ok("arunner.get_runner().while_waiting") is None
     shell.ok("%config ARunMagics.widget_events = True")  # on, and still none
     assert shell.ok("arunner.get_runner().while_waiting") is None
+
+
+# -- script parity outside a kernel ---------------------------------------------------
+
+
+def test_sync_in_a_terminal_simply_runs_the_code(ready: Shell) -> None:
+    """No loop runs in terminal IPython: --sync runs the code as it is."""
+    assert ready.ok("%arun --sync asyncio.run(asyncio.sleep(0, 'ran'))") == "ran"
+    assert ready.ok("%%arun --sync\nthreading.current_thread().name") == "MainThread"
+
+
+def test_auto_sync_in_a_terminal_leaves_plain_lines_alone(
+    ready: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    ready.ok("%arun --auto sync")
+    assert "plain cells run as scripts" in capsys.readouterr().out
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    assert magics.autosync
+    assert magics.autoawait
+    assert magics._router.plain_cells_sync is False  # no kernel: nothing to hide
+    assert ready.ok("asyncio.run(asyncio.sleep(0, 'plain'))") == "plain"
+    # await cells still go to the runner
+    where = ready.ok("await asyncio.sleep(0)\nthreading.current_thread().name")
+    assert where.startswith("arunner-loop-")
+    ready.ok("%arun --auto on")
+    assert not magics.autosync
+    assert magics.autoawait
+    ready.ok("%arun --auto off")
+    assert not magics.autosync
+    assert not magics.autoawait
+    assert magics._router not in ready.ip.input_transformers_cleanup
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("%arun --auto maybe", "argument --auto: invalid choice: 'maybe'"),
+        ("%arun -b --sync fetch()", "cannot run in the background"),
+        ("%arun --sync -b fetch()", "'%arun -b asyncio.to_thread(function, args)'"),
+    ],
+)
+def test_script_parity_misuse_says_what_to_write(
+    ready: Shell, line: str, says: str
+) -> None:
+    error = ready.error(line)
+    assert isinstance(error, UsageError)
+    assert says in str(error)
+    if "--auto" in line:
+        assert "{on,sync,off}" in str(error)
+    assert ready.ok("%arun double(2)") == 4  # the runner is fine
+
+
+def test_sync_and_auto_inside_code_on_the_runner_are_refused(ready: Shell) -> None:
+    ready.ok("%config ARunMagics.mode = 'thread'")
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    sync = ready.error("%%arun\nawait asyncio.sleep(0)\n%arun --sync time.sleep(0)")
+    assert isinstance(sync, UsageError)
+    assert "would block the runner's loop" in str(sync)
+    assert "await asyncio.to_thread(lambda: time.sleep(0))" in str(sync)
+    auto = ready.error("%%arun\nawait asyncio.sleep(0)\n%arun --auto sync")
+    assert isinstance(auto, UsageError)
+    assert "Run %arun --auto sync in a cell of its own" in str(auto)
+    assert not magics.autosync
+    # As a cell magic's option, --auto belongs to the line magic.
+    typed = ready.error("%%arun --auto sync\n1")
+    assert isinstance(typed, UsageError)
+    assert "belong to the line magic" in str(typed)

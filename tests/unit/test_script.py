@@ -1,0 +1,417 @@
+"""Script parity (``arunner._script``): synchronous code runs as in a script,
+in the calling thread, with the caller's running loop hidden for the call.
+
+Each test calls ``ScriptRunner.call`` from inside a running loop (as a
+kernel cell does) in pytest's main thread, and stops the code with a real
+SIGINT once it has proved that it started, so the handler under test is the
+one a kernel's stop reaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from arunner._script import LOOP_GRACE, ScriptRunner
+
+
+def in_a_running_loop(function: Callable[[], Any]) -> Any:
+    """Call ``function`` from a task of a running loop, as a kernel runs a cell.
+
+    As in a kernel's cell, SIGINT's handler stays Python's default (which
+    ``asyncio.run`` would replace).
+    """
+
+    async def cell() -> Any:
+        return function()
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(cell())
+    finally:
+        loop.close()
+
+
+def stop() -> None:
+    """Press stop: SIGINT to this process, handled by the main thread."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def stop_soon(after: float = 0.05) -> threading.Timer:
+    """Press stop from another thread, while this one blocks."""
+    timer = threading.Timer(after, stop)
+    timer.start()
+    return timer
+
+
+async def step(log: list[str], seconds: float = 30) -> str:
+    log.append("in the loop")
+    try:
+        stop()  # the coroutine has started: press stop
+        await asyncio.sleep(seconds)
+        log.append("resumed")
+    finally:
+        log.append("cleanup")
+    return "done"
+
+
+# -- the hidden loop -----------------------------------------------------------------
+
+
+def test_asyncio_run_works_inside_a_running_loop_which_is_back_afterwards() -> None:
+    script = ScriptRunner()
+
+    value = in_a_running_loop(
+        lambda: script.call(lambda: asyncio.run(asyncio.sleep(0, "from a script")))
+    )
+    assert value == "from a script"
+
+    def after() -> tuple[bool, bool]:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        script.call(lambda: None)
+        return asyncio.get_running_loop() is loop, asyncio.current_task() is task
+
+    assert in_a_running_loop(after) == (True, True)
+
+
+def test_the_code_sees_no_running_loop_and_no_current_task() -> None:
+    script = ScriptRunner()
+
+    def look() -> tuple[object, object]:
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            asyncio.get_running_loop()
+        return asyncio.events._get_running_loop(), asyncio.tasks.current_task
+
+    loop, _ = in_a_running_loop(lambda: script.call(look))
+    assert loop is None
+
+
+@pytest.mark.parametrize("how", ["raises", "interrupted"])
+def test_the_callers_loop_and_task_are_restored_however_the_call_ends(
+    how: str,
+) -> None:
+    script = ScriptRunner()
+
+    def failing() -> None:
+        if how == "raises":
+            raise ValueError("the user's error")
+        stop()
+        time.sleep(30)
+
+    def cell() -> tuple[bool, bool, type[BaseException]]:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        with pytest.raises((ValueError, KeyboardInterrupt)) as raised:
+            script.call(failing)
+        return (
+            asyncio.get_running_loop() is loop,
+            asyncio.current_task() is task,
+            raised.type,
+        )
+
+    same_loop, same_task, raised = in_a_running_loop(cell)
+    assert (same_loop, same_task) == (True, True)
+    assert raised is (ValueError if how == "raises" else KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_loop_state_the_code_leaves_is_where_the_next_call_starts() -> None:
+    """Playwright's sync API keeps its loop marked as running between calls."""
+    script = ScriptRunner()
+    own = asyncio.new_event_loop()
+    try:
+
+        def cell() -> tuple[bool, bool, bool]:
+            kernel = asyncio.get_running_loop()
+            script.call(lambda: asyncio.events._set_running_loop(own))
+            back_to_the_kernel = asyncio.get_running_loop() is kernel
+            seen_next_time = script.call(lambda: asyncio.get_running_loop() is own)
+            # As in a script, asyncio.run() then refuses to run.
+            refused = script.call(_asyncio_run_refused)
+            script.call(lambda: asyncio.events._set_running_loop(None))
+            return back_to_the_kernel, seen_next_time, refused
+
+        assert in_a_running_loop(cell) == (True, True, True)
+    finally:
+        own.close()
+
+
+def _asyncio_run_refused() -> bool:
+    coroutine = asyncio.sleep(0)
+    try:
+        asyncio.run(coroutine)
+    except RuntimeError as error:
+        coroutine.close()
+        return "running event loop" in str(error)
+    return False
+
+
+def test_the_code_runs_in_the_callers_thread() -> None:
+    script = ScriptRunner()
+    assert in_a_running_loop(lambda: script.call(threading.get_ident)) == (
+        threading.get_ident()
+    )
+
+
+# -- a stop --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runs", ["asyncio.run", "asyncio.Runner", "private loop"])
+def test_a_stop_cancels_the_loop_the_code_runs_here(runs: str) -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    def library() -> str:
+        if runs == "asyncio.run":
+            return asyncio.run(step(log))
+        if runs == "asyncio.Runner":
+            with asyncio.Runner() as runner:
+                return runner.run(step(log))
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(step(log))
+        finally:
+            loop.close()
+
+    def cell() -> None:
+        library()
+        log.append("after the call")
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        in_a_running_loop(lambda: script.call(cell))
+    assert log == ["in the loop", "cleanup"]
+    # Shown from the cell's call down to the await the task was at.
+    lines = [entry.name for entry in _entries(raised.value)]
+    assert lines.index("cell") < lines.index("library") < lines.index("step")
+    assert not _arunners_shown(raised.value)
+
+
+def _entries(error: BaseException) -> list[Any]:
+    return list(traceback.extract_tb(error.__traceback__))
+
+
+def _arunners_shown(error: BaseException) -> list[str]:
+    """arunner's frames in the traceback that IPython would show (it hides
+    those with ``__tracebackhide__``)."""
+    shown = []
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if "/arunner/_" in frame.f_code.co_filename and not frame.f_locals.get(
+            "__tracebackhide__"
+        ):
+            shown.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename})")
+        tb = tb.tb_next
+    return shown
+
+
+def test_a_cancellation_the_code_swallows_still_ends_in_keyboard_interrupt() -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    async def stubborn() -> str:
+        try:
+            await step(log)
+        except asyncio.CancelledError:
+            log.append("swallowed")
+        return "finished anyway"
+
+    def cell() -> None:
+        asyncio.run(stubborn())
+        log.append("after the call")
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+    assert log == ["in the loop", "cleanup", "swallowed", "after the call"]
+
+
+@pytest.mark.parametrize(
+    "blocking",
+    [
+        lambda: time.sleep(30),
+        lambda: threading.Event().wait(30),
+        lambda: concurrent.futures.Future().result(30),
+    ],
+    ids=["time.sleep", "Event.wait", "Future.result"],
+)
+def test_a_stop_interrupts_a_blocking_call_at_once(
+    blocking: Callable[[], object],
+) -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    def cell() -> None:
+        timer = stop_soon()
+        try:
+            blocking()
+            log.append("resumed")
+        finally:
+            timer.join()
+            log.append("cleanup")
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        in_a_running_loop(lambda: script.call(cell))
+    assert log == ["cleanup"]
+    assert not _arunners_shown(raised.value)
+
+
+def _loop_in_a_new_thread(coroutine: Any) -> Any:
+    """As asgiref's async_to_sync: asyncio.run in an executor thread made for
+    the call, this thread waiting on its future."""
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return executor.submit(asyncio.run, coroutine).result()
+    finally:
+        executor.shutdown(wait=False)
+
+
+def test_a_stop_cancels_a_loop_a_thread_started_for_the_call_and_waits_for_it() -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+    started = threading.Event()
+
+    async def in_the_thread() -> None:
+        log.append("in the loop")
+        started.set()
+        try:
+            await asyncio.sleep(30)
+            log.append("resumed")
+        finally:
+            await asyncio.sleep(0.2)  # cleanup that takes a while
+            log.append("cleanup")
+
+    def cell() -> None:
+        def stop_once_started() -> None:
+            started.wait(10)
+            stop()
+
+        threading.Thread(target=stop_once_started).start()
+        _loop_in_a_new_thread(in_the_thread())
+        log.append("after the call")
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+    # Its cleanup ran before the KeyboardInterrupt reached the caller.
+    assert log == ["in the loop", "cleanup"]
+
+
+def test_a_loop_elsewhere_that_outlives_the_grace_is_named_in_a_warning() -> None:
+    script = ScriptRunner()
+    started, release = threading.Event(), threading.Event()
+
+    async def stubborn() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        finally:
+            release.wait(30)  # a cleanup that blocks the loop
+
+    def cell() -> None:
+        threading.Thread(target=lambda: (started.wait(10), stop())).start()
+        _loop_in_a_new_thread(stubborn())
+
+    began = time.monotonic()
+    try:
+        with (
+            pytest.warns(RuntimeWarning, match="is still running at stubborn") as seen,
+            pytest.raises(KeyboardInterrupt),
+        ):
+            in_a_running_loop(lambda: script.call(cell))
+        waited = time.monotonic() - began
+    finally:
+        release.set()
+    assert len(seen) == 1
+    assert "after 1 s" in str(seen[0].message)
+    assert waited < LOOP_GRACE + 5  # bounded, not the 30 s the loop would take
+
+
+def test_a_second_stop_leaves_at_once() -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    async def ignores_the_first() -> None:
+        log.append("in the loop")
+        stop()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            log.append("first stop")
+            stop()  # the second
+            await asyncio.sleep(30)
+            log.append("resumed")
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(lambda: asyncio.run(ignores_the_first())))
+    assert log == ["in the loop", "first stop"]
+
+
+@pytest.mark.parametrize("where", ["asyncio.run", "time.sleep"])
+def test_the_timeout_stops_as_a_first_stop_would_and_says_so(where: str) -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            log.append("cleanup")
+
+    def cell() -> None:
+        if where == "asyncio.run":
+            asyncio.run(slow())
+        else:
+            try:
+                time.sleep(30)
+            finally:
+                log.append("cleanup")
+        log.append("resumed")
+
+    with pytest.raises(TimeoutError, match=r"within --timeout 0\.2 s"):
+        in_a_running_loop(lambda: script.call(cell, timeout=0.2))
+    assert log == ["cleanup"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_call_that_ends_before_its_timeout_is_not_stopped_later() -> None:
+    script = ScriptRunner()
+    assert in_a_running_loop(lambda: script.call(lambda: "quick", timeout=0.1)) == (
+        "quick"
+    )
+    time.sleep(0.3)  # past the deadline: nothing arrives
+
+
+def test_another_handler_is_left_alone() -> None:
+    """As asyncio.Runner: only Python's default SIGINT handler is replaced."""
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        script = ScriptRunner()
+
+        def cell() -> object:
+            return signal.getsignal(signal.SIGINT)
+
+        handler = in_a_running_loop(lambda: script.call(cell))
+        assert handler is signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_the_last_failure_is_kept_for_the_hint_and_cleared_by_the_next_call() -> None:
+    script = ScriptRunner()
+
+    def needs_the_kernels_loop() -> None:
+        asyncio.get_running_loop()
+
+    with pytest.raises(RuntimeError) as raised:
+        in_a_running_loop(lambda: script.call(needs_the_kernels_loop))
+    assert script.last_failure is raised.value
+    in_a_running_loop(lambda: script.call(lambda: None))
+    assert script.last_failure is None
