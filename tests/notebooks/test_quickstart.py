@@ -1,4 +1,4 @@
-"""quickstart.ipynb shows what it says: values, a kept ContextVar, a clean interrupt."""
+"""quickstart.ipynb shows what it says: values, a kept ContextVar, a stop, --sync."""
 
 from __future__ import annotations
 
@@ -49,3 +49,27 @@ def test_after_the_interrupt_the_runner_works_and_the_context_var_survived(
     status = tour.stdout(tour.cell(nb, "status"))
     assert "engine:           thread" in status
     assert "tasks:            0" in status
+
+
+def test_sync_runs_a_library_that_calls_asyncio_run_in_the_kernels_thread(
+    nb: NotebookNode,
+) -> None:
+    assert tour.error(tour.cell(nb, "sync-library")) is None
+    assert tour.result(tour.cell(nb, "sync-cell")) == "42"
+
+
+def test_auto_sync_runs_plain_cells_as_scripts_and_await_cells_on_the_runner(
+    nb: NotebookNode,
+) -> None:
+    said = tour.stdout(tour.cell(nb, "auto-sync"))
+    assert said.startswith("autoawait routing on, and plain cells run as scripts")
+    # A plain cell calling asyncio.run() inside: it would fail without --sync.
+    assert tour.result(tour.cell(nb, "auto-sync-plain")) == "10"
+    assert tour.result(tour.cell(nb, "auto-sync-await")) == "6"
+    assert tour.stdout(tour.cell(nb, "auto-off")).startswith("autoawait routing off")
+
+
+def test_the_opening_names_sync_and_auto_sync(nb: NotebookNode) -> None:
+    opening = tour.cell(nb, "title").source
+    assert "`%%arun --sync`" in opening
+    assert "`%arun --auto sync`" in opening
