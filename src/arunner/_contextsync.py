@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ContextSync", "Exchange"]
+__all__ = ["ContextSync", "Exchange", "own_context"]
 
 Changes = list[tuple[contextvars.ContextVar[Any], Any]]
 
@@ -89,3 +89,19 @@ class ContextSync:
         for variable, value in exchange.outbound:
             variable.set(value)
         self._seen = contextvars.copy_context()
+
+
+def own_context(runner_context: contextvars.Context | None) -> contextvars.Context:
+    """The context of a call from a thread other than the shell's.
+
+    A copy of the runner's context as it is when the call starts (as the
+    notebook's calls left it), so what the call sets stays its own, as in
+    any thread, and as in a run that overlaps another.  Run in the runner's
+    context itself, its changes would reach later ``%%arun`` cells but never
+    plain cells, and only when it happened to overlap no other run.  Before
+    the runner's first use, the runner's context would be a copy of this
+    thread's, and so is this.
+    """
+    if runner_context is None:
+        return contextvars.copy_context()
+    return runner_context.copy()

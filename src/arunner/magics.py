@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import bdb
 import contextlib
-import contextvars
 import importlib
 import inspect
 import sys
@@ -48,8 +47,14 @@ from arunner._cell import (
     in_cell,
 )
 from arunner._commpump import CommPump
-from arunner._contextsync import ContextSync, Exchange
+from arunner._contextsync import ContextSync, Exchange, own_context
 from arunner._hints import hint_after
+from arunner._inside import (
+    refuse_changing_the_routing,
+    refuse_closing,
+    refuse_reconfiguring,
+    refuse_waiting_on_itself,
+)
 from arunner._monitor import Monitor, Publish
 from arunner._options import OptionError, defaults, split_options, with_usage
 from arunner._origins import from_cell, origin
@@ -263,24 +268,11 @@ class ARunMagics(Magics):
         runner = self._runner
         if runner is None:
             return []
-        self._refuse_inside(runner, "closing the runner")
+        with _usage_errors():
+            refuse_closing(runner, "closing the runner")
         cancelled = runner.shut_down()
         self._runner = None
         return [] if runner.engine == "nest" else cancelled
-
-    def _refuse_inside(self, runner: Runner | None, what: str) -> None:
-        """Refuse to close or replace the runner from code that it runs.
-
-        Closing the loop under the running cell would end that cell half-way
-        and lose the runner's state; the user meant a cell of its own.
-        """
-        if runner is not None and runner.in_runner():
-            raise UsageError(
-                f"{what} cannot run inside code that runs on the runner (a %%arun "
-                "cell, a task, or an await cell with --auto on): it would close "
-                f"the loop under the very code asking. Run {what} in a cell of "
-                "its own."
-            )
 
     @validate("loop_factory")
     def _check_loop_factory(self, proposal: dict[str, Any]) -> str:
@@ -294,22 +286,15 @@ class ARunMagics(Magics):
         return proposal["value"]
 
     def _refuse_reconfiguring_inside(self, proposal: dict[str, Any]) -> None:
-        """A new mode, loop factory or debug setting restarts the runner.
-
-        A TraitError, which %config shows on the cell's stderr (it logs
+        """A TraitError, which %config shows on the cell's stderr (it logs
         what setting a trait raises, a UsageError too), and the setting
-        keeps its value.
-        """
-        if self._runner is not None and self._runner.in_runner():
-            name = proposal["trait"].name
-            raise TraitError(
-                f"ARunMagics.{name} cannot change from code that runs on the "
-                "runner (a %%arun cell, a task, or an await cell with --auto on): "
-                "the change restarts the runner, which would stop the very code "
-                "asking. The setting is left as it was and the runner keeps "
-                f"running. Run %config ARunMagics.{name} = {proposal['value']!r} "
-                "in a cell of its own."
+        keeps its value."""
+        try:
+            refuse_reconfiguring(
+                self._runner, proposal["trait"].name, proposal["value"]
             )
+        except ActionError as error:
+            raise TraitError(str(error)) from None
 
     @validate("shutdown_timeout")
     def _check_shutdown_timeout(self, proposal: dict[str, Any]) -> float:
@@ -491,8 +476,8 @@ class ARunMagics(Magics):
         if not code:
             print(_USAGE)
             return None
-        self._refuse_to_wait_on_itself(code, options.sync)
         with _usage_errors():
+            refuse_waiting_on_itself(self._runner, code, options.sync)
             runnable = self._code.expression(code, options.sync)
         if options.sync:
             return self._script.call(runnable, options.timeout)
@@ -587,28 +572,6 @@ class ARunMagics(Magics):
                 raise
             return None
 
-    def _refuse_to_wait_on_itself(self, code: str, sync: bool) -> None:
-        """%arun inside code that the runner is already running cannot block.
-
-        A %%arun body (or an await cell routed with --auto on) runs on the
-        runner's loop; a line magic there would wait for that very loop.
-        """
-        runner = self._runner
-        if runner is None or runner.engine == "nest" or not runner.in_runner():
-            return
-        where = "(a %%arun cell, a task, or an await cell with --auto on)"
-        if sync:
-            raise UsageError(
-                f"%arun --sync cannot be used inside code that runs on the runner "
-                f"{where}: it would block the runner's loop and every task on it. "
-                f"Write 'await asyncio.to_thread(lambda: {code})' there."
-            )
-        raise UsageError(
-            f"%arun cannot be used inside code that already runs on the runner "
-            f"{where}: write 'await {code}' there, or "
-            f"'asyncio.create_task({code})' for -b"
-        )
-
     def _run(self, coroutine: Any, options: argparse.Namespace) -> object:
         __tracebackhide__ = True
         runner = self.runner
@@ -619,7 +582,7 @@ class ARunMagics(Magics):
             if options.background:
                 # The task sees the plain cells' changes; its own stay its own.
                 return runner.start(main, name=options.name)
-            context = None if from_the_shell else self._own_context(runner)
+            context = None if from_the_shell else own_context(runner.context)
             return runner.run(main, context=context)
         finally:
             if exchange is not None and not options.background:
@@ -634,26 +597,11 @@ class ARunMagics(Magics):
         """The context sync's part for a call from the shell's own cells.
 
         Calls from other threads (the user's, a subshell's) take no part in
-        it: see ``_own_context``.
+        it: see ``_contextsync.own_context``.
         """
         return self._context_sync.exchange(
             runner.context, routing_variables(self.shell) | {origin}
         )
-
-    @staticmethod
-    def _own_context(runner: Runner) -> contextvars.Context:
-        """The context of a call from a thread other than the shell's.
-
-        A copy of the runner's context as it is when the call starts (as the
-        notebook's calls left it), so what the call sets stays its own, as
-        in any thread, and as in a run that overlaps another.  Run in the
-        runner's context itself, its changes would reach later ``%%arun``
-        cells but never plain cells, and only when it happened to overlap
-        no other run.  Before the runner's first use, the runner's context
-        would be a copy of this thread's, and so is this.
-        """
-        context = runner.context
-        return contextvars.copy_context() if context is None else context.copy()
 
     # -- actions -------------------------------------------------------------------
 
@@ -688,14 +636,8 @@ class ARunMagics(Magics):
         )
 
     def _do_auto(self, options: argparse.Namespace) -> None:
-        runner = self._runner
-        if runner is not None and runner.in_runner():
-            raise UsageError(
-                "%arun --auto decides how the next cells run, so it cannot run "
-                "inside code that runs on the runner (a %%arun cell, a task, or "
-                "an await cell with --auto on): nothing changed. Run "
-                f"%arun --auto {options.auto} in a cell of its own."
-            )
+        with _usage_errors():
+            refuse_changing_the_routing(self._runner, options.auto)
         self.autosync = options.auto == "sync"
         self.autoawait = options.auto != "off"
         print(_AUTO_SAYS[options.auto])
@@ -714,7 +656,8 @@ class ARunMagics(Magics):
 
     def _do_restart(self, options: argparse.Namespace) -> None:
         runner = self._runner
-        self._refuse_inside(runner, "%arun --restart")
+        with _usage_errors():
+            refuse_closing(runner, "%arun --restart")
         restart(runner, self.close)
 
 
@@ -748,7 +691,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     if magics is None:
         return
     runner = magics._runner
-    magics._refuse_inside(runner, "%unload_ext arunner")
+    with _usage_errors():
+        refuse_closing(runner, "%unload_ext arunner")
     closed = False
     try:
         cancelled = magics.close()
