@@ -518,3 +518,45 @@ def test_sync_inside_a_arun_cell_is_refused_and_blocks_nothing(lib: Kernel) -> N
     assert "UsageError" in reply.stderr
     assert "await asyncio.to_thread(lambda: fetch_all(1))" in reply.stderr
     assert lib.value("%arun asyncio.sleep(0, 'free')") == "'free'"
+
+
+def test_a_second_stop_leaves_a_stubborn_cleanup_at_once(lib: Kernel) -> None:
+    lib.ok(
+        "async def _stubborn():\n"
+        "    try:\n"
+        "        print('in the loop', flush=True)\n"
+        "        await asyncio.sleep(30)\n"
+        "    finally:\n"
+        "        print('slow cleanup', flush=True)\n"
+        "        time.sleep(30)\n"
+        "        print('cleanup finished')\n"
+    )
+    reply = lib.execute(
+        "%%arun --sync\nasyncio.run(_stubborn())\nprint('resumed')\n",
+        interrupt_on="in the loop",
+        interrupts=2,
+        gap=0.5,
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "in the loop\nslow cleanup\n"
+    assert reply.interrupt_to_idle < 5  # not the 30 s cleanup
+    assert lib.value("%arun --sync fetch_all(7)") == "14"
+
+
+def test_the_timeout_stops_a_blocking_call(lib: Kernel) -> None:
+    reply = lib.execute(
+        interruptible("time.sleep(30)\nprint('resumed')", magic="%%arun --sync -t 0.3")
+    )
+    assert reply.ename == "TimeoutError"
+    assert reply.error is not None
+    assert "within --timeout 0.3 s" in reply.error["evalue"]
+    assert reply.stdout == "started\ncleanup\n"
+
+
+def test_autosync_from_the_configuration(lib: Kernel) -> None:
+    lib.ok("%config ARunMagics.autosync = True")
+    try:
+        assert lib.value("fetch_all(21)") == "42"
+    finally:
+        lib.ok("%config ARunMagics.autosync = False")
+    assert lib.execute("fetch_all(21)").ename == "RuntimeError"
