@@ -44,10 +44,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, TypeVar
 
-from arunner._interrupt import raise_in_thread
 from arunner._loopstate import LoopState, check_supported, exchange
 from arunner._traceback import is_plumbing, spliced, without_arunner_frames
 
@@ -72,42 +71,49 @@ class ScriptRunner:
         self.last_failure: BaseException | None = None
 
     def call(self, function: Callable[[], T], timeout: float | None = None) -> T:
-        """Call ``function`` here, as a script would, with the kernel's loop hidden."""
+        """Call ``function`` here, as a script would, with the kernel's loop hidden.
+
+        The handler is in place before the loop state is swapped and until it
+        is swapped back; a stop that lands in that bookkeeping rather than in
+        the code is held until it is done (:meth:`_Stop.acts_in`), so a stop
+        can never leave the kernel's loop hidden.
+        """
         __tracebackhide__ = True
         check_supported()
         self.last_failure = None
-        kernel_side = exchange(self._script_side)
-        stop = _Stop(kernel_side.loop, timeout)
-        try:
-            with stop:
-                outcome = function()
-                stop.finish()
-            return outcome
-        except BaseException as error:  # noqa: BLE001 - raised again, as it ends
-            ending = self.last_failure = stop.ending(error)
-        finally:
-            self._script_side = exchange(kernel_side)
-        # Raised outside the handler: a KeyboardInterrupt that a stop made of
-        # a cancellation is not "during handling of" that cancellation.
-        raise ending
+        ending: BaseException | None = None
+        with _Stop(timeout) as stop:
+            kernel_side = exchange(self._script_side)
+            try:
+                outcome = stop.run(function)
+            except BaseException as error:  # noqa: BLE001 - raised again, as it ends
+                ending = self.last_failure = stop.ending(error)
+            finally:
+                self._script_side = exchange(kernel_side)
+        if ending is None and stop.held:
+            ending = stop.ending(KeyboardInterrupt())  # it came as the call ended
+        if ending is not None:
+            # Raised outside the handler: a KeyboardInterrupt that a stop made
+            # of a cancellation is not "during handling of" that cancellation.
+            raise ending
+        return outcome
 
 
 class _Stop:
     """The interrupts and the deadline of one call, and how the call ends."""
 
-    def __init__(
-        self, kernel_loop: asyncio.AbstractEventLoop | None, timeout: float | None
-    ) -> None:
+    def __init__(self, timeout: float | None) -> None:
         self.count = 0
+        #: stops that landed in the bookkeeping around the code
+        self.held = 0
         self.timed_out_after: float | None = None
-        self._kernel_loop = kernel_loop
         self._timeout = timeout
         self._thread = threading.get_ident()
         self._threads_before = {thread.ident for thread in threading.enumerate()}
         #: loops in other threads cancelled by the first stop: thread, loop
         self._elsewhere: list[tuple[int, asyncio.AbstractEventLoop]] = []
         self._installed = False
-        self._active = threading.Lock()
+        self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
     # -- the window in which stops are ours --------------------------------------
@@ -120,35 +126,73 @@ class _Stop:
             with contextlib.suppress(ValueError):  # no signals (embedded Python)
                 signal.signal(signal.SIGINT, self._on_sigint)
                 self._installed = True
-        if self._timeout is not None:
-            self._timer = threading.Timer(self._timeout, self._deadline)
-            self._timer.daemon = True
-            self._timer.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with self._active:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._installed and signal.getsignal(signal.SIGINT) == self._on_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-            self._installed = False
+        if self._installed and signal.getsignal(signal.SIGINT) == self._on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        self._installed = False
+
+    def run(self, function: Callable[[], T]) -> T:
+        """Run the code within its deadline; a stop held until now acts first.
+
+        Its frame is where the code begins: the loops a stop looks for are
+        run from frames inside it, never the kernel's, which run it.
+        """
+        __tracebackhide__ = True
+        self._set_deadline()
+        try:
+            if self.held:  # stopped before the code began
+                self.count, self.held = self.held, 0
+                raise KeyboardInterrupt
+            outcome = function()
+            if self.count or self.timed_out_after is not None:
+                raise KeyboardInterrupt  # the code swallowed the stop: stop anyway
+            return outcome
+        finally:
+            self._clear_deadline()
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         __tracebackhide__ = True
-        self.stop(frame)
+        if _acts_in(frame):
+            self.stop(frame)
+        else:
+            self.held += 1
+
+    def _set_deadline(self) -> None:
+        if self._timeout is not None:
+            with self._lock:
+                self._timer = threading.Timer(self._timeout, self._deadline)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _clear_deadline(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     def _deadline(self) -> None:
-        """The timeout's thread: a first stop in the calling thread."""
-        with self._active:
-            if self._timer is None:  # the call ended meanwhile
+        """The timeout's thread: a first stop in the calling thread.
+
+        Without the handler (another thread than the main one, or an
+        application's own SIGINT handler) it can only cancel the loop the
+        code runs; plain blocking code then ends in TimeoutError only when
+        it returns.
+        """
+        with self._lock:
+            if self._timer is None:  # the code ended meanwhile
                 return
             self.timed_out_after = self._timeout
             if self._installed:
                 signal.pthread_kill(self._thread, signal.SIGINT)
-            else:
-                raise_in_thread(self._thread, KeyboardInterrupt)
+                return
+            frame = sys._current_frames().get(self._thread)
+            found = _innermost_loop(frame, inside=_RUN)
+            if found is not None:
+                loop, task = found
+                with contextlib.suppress(RuntimeError):  # that loop has just closed
+                    loop.call_soon_threadsafe(task.cancel)
 
     # -- a stop --------------------------------------------------------------------
 
@@ -157,7 +201,7 @@ class _Stop:
         __tracebackhide__ = True
         self.count += 1
         if self.count == 1:
-            here = _innermost_loop(frame, skip=self._kernel_loop)
+            here = _innermost_loop(frame, inside=_RUN)
             if here is not None:
                 loop, task = here
                 task.cancel()
@@ -182,12 +226,6 @@ class _Stop:
                 self._elsewhere.append((ident, loop))
 
     # -- how the call ends ---------------------------------------------------------
-
-    def finish(self) -> None:
-        """The code returned: after a stop that the code swallowed, stop anyway."""
-        __tracebackhide__ = True
-        if self.count:
-            raise KeyboardInterrupt
 
     def ending(self, error: BaseException) -> BaseException:
         """What the call raises, given what its code raised.
@@ -220,6 +258,29 @@ class _Stop:
         self._elsewhere.clear()
 
 
+def _acts_in(frame: FrameType | None) -> bool:
+    """Whether a stop that lands in ``frame`` acts now or waits.
+
+    It acts in the code (under :meth:`_Stop.run`) and while the call ends
+    (:meth:`_Stop.ending`, where a second stop leaves at once); it waits in
+    the call's own bookkeeping and in the swap of the loop state, which an
+    exception half-way through would leave the kernel's loop hidden.
+    """
+    while frame is not None:
+        code = frame.f_code
+        if code in _ACTING:
+            return True
+        if code in _WAITING:
+            return False
+        frame = frame.f_back
+    return False
+
+
+_RUN = _Stop.run.__code__
+_ACTING = frozenset({_RUN, _Stop.ending.__code__})
+_WAITING = frozenset({ScriptRunner.call.__code__, exchange.__code__})
+
+
 def _wake_up() -> None:
     """Nothing: scheduling it wakes a loop's selector up."""
 
@@ -236,16 +297,16 @@ def _interrupted_at(cancelled: asyncio.CancelledError) -> KeyboardInterrupt:
 
 
 def _innermost_loop(
-    frame: FrameType | None, skip: asyncio.AbstractEventLoop | None = None
+    frame: FrameType | None, inside: CodeType | None = None
 ) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None:
     """The innermost event loop run from ``frame`` outwards, and its main future.
 
     A ``run_until_complete`` of an asyncio loop (``asyncio.run``,
     ``Runner.run``, a library's own loop), or an ``asyncio.Runner.run``
-    whose loop has no Python frames (uvloop).  ``skip`` (the kernel's own
-    loop) and the frames outside it do not count.
+    whose loop has no Python frames (uvloop).  The search ends at a frame
+    of ``inside``'s code.
     """
-    while frame is not None:
+    while frame is not None and frame.f_code is not inside:
         owner = frame.f_locals.get("self") if frame.f_code.co_name in _RUNS else None
         found: asyncio.Future[Any] | None = None
         if isinstance(owner, asyncio.AbstractEventLoop):
@@ -254,12 +315,8 @@ def _innermost_loop(
         elif isinstance(owner, asyncio.Runner):
             task = frame.f_locals.get("task")
             found = task if isinstance(task, asyncio.Future) else None
-        if found is not None:
-            loop = found.get_loop()
-            if loop is skip:
-                return None
-            if not found.done():
-                return loop, found
+        if found is not None and not found.done():
+            return found.get_loop(), found
         frame = frame.f_back
     return None
 

@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from arunner._loopstate import LoopState
 from arunner._script import LOOP_GRACE, ScriptRunner
+from tests.faults import Injector, describe
 
 
 def in_a_running_loop(function: Callable[[], Any]) -> Any:
@@ -415,3 +417,48 @@ def test_the_last_failure_is_kept_for_the_hint_and_cleared_by_the_next_call() ->
     assert script.last_failure is raised.value
     in_a_running_loop(lambda: script.call(lambda: None))
     assert script.last_failure is None
+
+
+# -- a stop at every step ------------------------------------------------------------
+
+
+def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
+    """Whatever line of arunner's a stop lands on, the caller gets its loop and
+    task back, the script side keeps nothing, and the handler is Python's
+    default again: the call either ran or ended in KeyboardInterrupt."""
+    script = ScriptRunner()
+
+    def library() -> None:
+        asyncio.run(asyncio.sleep(0))
+
+    def cell(injector: Injector) -> tuple[bool, bool, str]:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        injector.armed = True
+        try:
+            script.call(library)
+            ended = "ran"
+        except KeyboardInterrupt:
+            ended = "stopped"
+        finally:
+            injector.armed = False
+        return (
+            asyncio.get_running_loop() is loop,
+            asyncio.current_task() is task,
+            ended,
+        )
+
+    with Injector() as dry:
+        in_a_running_loop(lambda: cell(dry))
+    assert any("_loopstate.py" in filename for filename, _ in dry.steps)
+    for step in dry.steps:
+        with Injector(step) as injector:
+            try:
+                same_loop, same_task, ended = in_a_running_loop(lambda: cell(injector))
+            except RuntimeError as error:
+                raise AssertionError(f"{describe(step)}: {error}") from error
+        where = describe(step)
+        assert injector.fired, where
+        assert (same_loop, same_task) == (True, True), where
+        assert ended in {"ran", "stopped"}, where
+        assert script._script_side == LoopState(), where
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, where
