@@ -331,7 +331,7 @@ SYNC_CELL = f"""%%arun --sync
 got = threading.Event()
 button.on_click(lambda b: got.set())
 print('waiting', flush=True)
-print('clicked' if got.wait({NO_EVENT_WAIT}) else 'no click during the cell', flush=True)
+print('clicked' if got.wait({NO_EVENT_WAIT}) else 'no click during the cell')
 """
 
 
@@ -347,7 +347,7 @@ def test_a_sync_cell_is_a_script_its_clicks_wait_for_its_end_and_are_not_lost(
     assert reply.error is None, "\n".join(reply.error["traceback"])
     assert reply.stdout == "waiting\nno click during the cell\n"
     nb.wait_elsewhere(sent[0]["header"]["msg_id"], "handler ran")
-    assert nb.value("got.is_set()") == "True"
+    assert nb.value("got.is_set()") == "True"  # handled after the cell
 
 
 # -- everything else stays queued, in order -----------------------------------------

@@ -57,11 +57,12 @@ def stop_soon(after: float = 0.05) -> threading.Timer:
 
 async def step(log: list[str], seconds: float = 30) -> str:
     log.append("in the loop")
+    pressed = stop_soon()  # the coroutine has started: press stop as it waits
     try:
-        stop()  # the coroutine has started: press stop
         await asyncio.sleep(seconds)
         log.append("resumed")
     finally:
+        pressed.join()
         log.append("cleanup")
     return "done"
 
