@@ -16,6 +16,7 @@ import pytest
 from tests.kernel.cells import cell_lines, interruptible
 from tests.kernel.conftest import Kernel, Reply
 from tests.paths import names_arunner_source
+from tests.versions import needs_assigned_shell_escapes
 
 pytestmark = pytest.mark.kernel
 
@@ -114,9 +115,13 @@ def test_the_line_form_returns_the_value(lib: Kernel) -> None:
     assert lib.value("x") == "8"
 
 
-def test_ipython_syntax_and_the_timeout_work_in_a_sync_body(lib: Kernel) -> None:
+@needs_assigned_shell_escapes
+def test_ipython_syntax_works_in_a_sync_body(lib: Kernel) -> None:
     reply = lib.ok("%%arun --sync\nshown = !echo from-the-shell\nshown[0]\n")
     assert reply.result == "'from-the-shell'"
+
+
+def test_the_timeout_cancels_the_librarys_loop(lib: Kernel) -> None:
     timed_out = lib.execute("%%arun --sync -t 0.5\nslow_call()\n")
     assert timed_out.ename == "TimeoutError"
     assert "library cleanup" in timed_out.stdout  # the loop's task was cancelled

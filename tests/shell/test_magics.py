@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 import arunner
 from tests.paths import names_arunner_source
 from tests.shell.conftest import Shell
+from tests.versions import needs_assigned_shell_escapes
 
 SETUP = """
 import asyncio, contextvars, threading
@@ -212,6 +213,7 @@ def test_semicolon_suppresses_the_display(
     assert "100" not in capsys.readouterr().out
 
 
+@needs_assigned_shell_escapes
 def test_ipython_syntax_works_inside_the_cell(
     ready: Shell, capsys: pytest.CaptureFixture[str]
 ) -> None:
