@@ -463,3 +463,25 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
         assert ended in {"ran", "stopped"}, where
         assert script._script_side == LoopState(), where
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, where
+
+
+def test_a_python_without_the_private_names_gets_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A future Python that drops asyncio's private loop state: --sync says
+    what it lacks and what to do, before it swaps anything."""
+    monkeypatch.setattr(
+        "arunner._loopstate._MISSING", ["asyncio.events._set_running_loop"]
+    )
+    script = ScriptRunner()
+
+    def cell() -> tuple[str, bool]:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(RuntimeError) as raised:
+            script.call(lambda: None)
+        return str(raised.value), asyncio.get_running_loop() is loop
+
+    said, kept = in_a_running_loop(cell)
+    assert "needs asyncio.events._set_running_loop" in said
+    assert "Run the code in a %%arun cell instead" in said
+    assert kept
