@@ -5,13 +5,16 @@ helpers (tests/kernel/conftest.py):
 
 * interrupt-to-idle latency: from the interrupt request to the kernel
   reporting idle, for an interrupted ``%%arun`` await, a ``%%arun --sync``
-  cell whose ``asyncio.run()`` is waiting, an interrupted plain
-  ``time.sleep`` cell (the reference), ipykernel's own top-level await and
-  ``asyncio.run`` under nest_asyncio;
+  cell whose ``asyncio.run()`` is waiting, a ``%%arun --sync`` cell and a
+  plain cell (the reference) blocked in ``time.sleep``, ipykernel's own
+  top-level await and ``asyncio.run`` under nest_asyncio;
 * round trip of a cell, from the execute request to its reply: ``%%arun``
   doing ``await asyncio.sleep(0)`` against a plain top-level-await cell
-  doing the same, and ``%arun`` with 0, 10 and 1,000 ContextVars set in the
-  notebook (the context sync's cost);
+  doing the same, ``%arun`` with 0, 10 and 1,000 ContextVars set in the
+  notebook (the context sync's cost), and a trivial plain cell (``x = 1``)
+  in a kernel under ``%arun --auto sync``, where it runs as a
+  ``%%arun --sync`` cell, against the same cell in a kernel without arunner
+  (the per-cell cost of ``--auto sync``);
 * a widget click, from its comm message to the coroutine that awaits it,
   in a ``%%arun`` cell and with ipykernel's own top-level await
   (benchmarks/clicks.py);
@@ -44,6 +47,7 @@ __all__ = ["KernelResults", "Sizes", "measure"]
 
 ARUN = "%%arun await"
 SYNC = "%%arun --sync: asyncio.run() inside"
+SYNC_SLEEP = "%%arun --sync: time.sleep"
 PLAIN = "plain time.sleep cell"
 TOP_LEVEL = "ipykernel top-level await"
 NEST = "nest_asyncio: asyncio.run()"
@@ -58,6 +62,8 @@ SLEEPERS = {
         "asyncio.run(asyncio.sleep(20))\nprint('resumed')", magic="%%arun --sync"
     ),
     PLAIN: f"{STARTED}time.sleep(20)\nprint('resumed')",
+    # The same cell as PLAIN, run as a script: the stop must reach the sleep.
+    SYNC_SLEEP: f"%%arun --sync\n{STARTED}time.sleep(20)\nprint('resumed')",
     # nest_asyncio loses an interrupt now and then: a short sleep bounds that.
     NEST: f"{STARTED}asyncio.run(asyncio.sleep(5))\nprint('resumed')",
 }
@@ -86,6 +92,12 @@ ROUND_TRIPS = {
 }
 NEST_ROUND_TRIP = "nest_asyncio: asyncio.run(asyncio.sleep(0))"
 
+#: A trivial plain cell, in a kernel under ``%arun --auto sync`` (where it
+#: runs as ``%%arun --sync``) and in a kernel without arunner.
+TRIVIAL = "x = 1"
+AUTOSYNC_ROUND_TRIP = f"plain cell under --auto sync: {TRIVIAL}"
+NO_ARUNNER_ROUND_TRIP = f"plain cell, no arunner: {TRIVIAL}"
+
 #: ``%arun asyncio.sleep(0)`` in kernels whose plain cells set this many
 #: ContextVars, which the context sync compares at every call.
 CONTEXT_VARS = (0, 10, 1_000)
@@ -109,7 +121,27 @@ COMPARISONS = [
         1.2,
         "ms",
     ),
-    Comparison("interrupt-to-idle: %%arun --sync vs %%arun", SYNC, ARUN, 1.5, "ms"),
+    Comparison(
+        "interrupt-to-idle: %%arun --sync time.sleep vs plain cell",
+        SYNC_SLEEP,
+        PLAIN,
+        1.5,
+        "ms",
+    ),
+    Comparison(
+        "interrupt-to-idle: %%arun --sync asyncio.run() vs %%arun",
+        SYNC,
+        ARUN,
+        1.5,
+        "ms",
+    ),
+    Comparison(
+        "round trip: plain cell under --auto sync vs no arunner",
+        AUTOSYNC_ROUND_TRIP,
+        NO_ARUNNER_ROUND_TRIP,
+        1.1,
+        "ms",
+    ),
     Comparison(
         "round trip: %arun with 1,000 ContextVars vs none",
         context_round_trip(1_000),
@@ -292,6 +324,24 @@ def _with_context_vars(kernel: Kernel, count: int) -> Kernel:
     return kernel
 
 
+def _autosync(kernel: Kernel) -> Kernel:
+    """A kernel whose plain cells run as ``%%arun --sync`` cells."""
+    said = kernel.ok("%arun --auto sync").stdout
+    if "plain cells run as scripts" not in said:
+        raise RuntimeError(f"%arun --auto sync said: {said!r}")
+    # Proof that plain cells now run as scripts: this fails in a plain cell.
+    kernel.ok("import asyncio\nasyncio.run(asyncio.sleep(0))")
+    kernel.ok(TRIVIAL)
+    return kernel
+
+
+def _without_arunner(kernel: Kernel) -> Kernel:
+    """A kernel without arunner, warmed up as ``_autosync`` warms its own."""
+    kernel.ok("import asyncio")
+    kernel.ok(TRIVIAL)
+    return kernel
+
+
 def _scale(kernel: Kernel, sizes: Sizes) -> list[Limit]:
     printed = kernel.ok(
         PROBE_FUNCTION + SCALE.format(calls=sizes.calls, tasks=sizes.tasks)
@@ -348,7 +398,7 @@ def measure(sizes: Sizes) -> KernelResults:
         nb.ok("import asyncio, time")
         nest = start(load=False)
         nest.ok("import asyncio, time, nest_asyncio2\nnest_asyncio2.apply()")
-        where = {ARUN: nb, SYNC: nb, PLAIN: nb, NEST: nest}
+        where = {ARUN: nb, SYNC: nb, SYNC_SLEEP: nb, PLAIN: nb, NEST: nest}
         for name, code in SLEEPERS.items():  # the first traceback loads a lot
             where[name].execute(code, interrupt_on="started", delay=SETTLE)
         interrupts: Samples = sample_rounds(
@@ -380,6 +430,16 @@ def measure(sizes: Sizes) -> KernelResults:
                 NEST_ROUND_TRIP: _round_trip(
                     nest, "asyncio.run(asyncio.sleep(0))", sizes.cells_per_round
                 )
+            }
+            | {
+                AUTOSYNC_ROUND_TRIP: _round_trip(
+                    _autosync(start()), TRIVIAL, sizes.cells_per_round
+                ),
+                NO_ARUNNER_ROUND_TRIP: _round_trip(
+                    _without_arunner(start(load=False)),
+                    TRIVIAL,
+                    sizes.cells_per_round,
+                ),
             }
             | {
                 context_round_trip(count): _round_trip(

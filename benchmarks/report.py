@@ -296,9 +296,11 @@ def _kernel_sections(kernels: Sequence[KernelResults]) -> list[str]:
         "cell that waits 20 s (5 s under nest_asyncio: see below), interrupted",
         f"{SETTLE:g} s after it printed that it started. The last column counts",
         "how the cells of all runs ended; a lost interrupt counts with the time",
-        "the cell took to end by itself. The `%%arun` cell prints `cleanup` in",
-        'its `finally`; "after its cleanup" means that line came before the',
-        "error.",
+        "the cell took to end by itself. The `%%arun` cell and the `--sync`",
+        "cell around `asyncio.run()` print `cleanup` in their `finally`;",
+        '"after its cleanup" means that line came before the error. The',
+        "`--sync` cell blocked in `time.sleep` is the plain `time.sleep` cell",
+        "with `%%arun --sync` as its first line.",
         "",
         *_table(
             ("cell", f"ms, median ({MIN_MAX})", "the cell ended with"),
@@ -324,7 +326,10 @@ def _kernel_sections(kernels: Sequence[KernelResults]) -> list[str]:
         "",
         "### Round trip of a cell",
         "",
-        "From the execute request to its reply, as the frontend sees it.",
+        "From the execute request to its reply, as the frontend sees it. The",
+        "trivial plain cell (`x = 1`) runs in a kernel under `%arun --auto sync`,",
+        "where it runs as a `%%arun --sync` cell, and in a kernel without",
+        "arunner: their ratio is what `--auto sync` costs every plain cell.",
         "",
         *_table(
             ("cell", f"ms, median ({MIN_MAX})"),
@@ -423,6 +428,9 @@ def _method(summary: Summary) -> list[str]:
             "  warm-up interrupt each, and"
             f" {sizes.top_level_rounds} for the top-level await.",
             "  The nest_asyncio kernel has `nest_asyncio2.apply()` and no arunner.",
+            "  The `--auto sync` kernel ran `%arun --auto sync` (and proved it with",
+            "  a plain `asyncio.run()` cell); the kernel it is compared with never",
+            "  loaded arunner. Both ran `import asyncio` and one `x = 1` first.",
             f"- Round trips: {sizes.round_trip_rounds} rounds of"
             f" {sizes.cells_per_round} cells per",
             "  method and run; a round's sample is the median of its cells.",

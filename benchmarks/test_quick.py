@@ -50,10 +50,19 @@ PER_CALL_METHODS = {
     overhead.FLOOR,
     "anyio BlockingPortal.call",
 }
-INTERRUPTED = {kernel.ARUN, kernel.SYNC, kernel.PLAIN, kernel.NEST, kernel.TOP_LEVEL}
+INTERRUPTED = {
+    kernel.ARUN,
+    kernel.SYNC,
+    kernel.SYNC_SLEEP,
+    kernel.PLAIN,
+    kernel.NEST,
+    kernel.TOP_LEVEL,
+}
 ROUND_TRIPS = {
     *kernel.ROUND_TRIPS,
     kernel.NEST_ROUND_TRIP,
+    kernel.AUTOSYNC_ROUND_TRIP,
+    kernel.NO_ARUNNER_ROUND_TRIP,
     *map(kernel.context_round_trip, kernel.CONTEXT_VARS),
 }
 COMPARISONS = [c.name for c in overhead.COMPARISONS + kernel.COMPARISONS]
@@ -146,15 +155,18 @@ def test_every_figure_is_measured(everything: tuple[dict[str, Any], Path]) -> No
 def test_every_interrupted_cell_was_counted_and_arun_waited_for_its_cleanup(
     everything: tuple[dict[str, Any], Path],
 ) -> None:
-    """How the cells ended, which the report shows: every sample counted, and
+    """How the cells ended, which the report shows: every sample counted,
     each %%arun cell stopped by its interrupt, with KeyboardInterrupt, only
-    after its cleanup had printed.  (The others are not arunner's to promise.)"""
+    after its cleanup had printed, and the --sync cell blocked in time.sleep
+    stopped with KeyboardInterrupt.  (The others are not arunner's to
+    promise.)"""
     summary, _ = everything
     [run] = summary["runs"]
     sizes, endings = run["kernel"]["sizes"], run["kernel"]["endings"]
     assert {name: sum(counts.values()) for name, counts in endings.items()} == {
         kernel.ARUN: sizes["interrupt_rounds"],
         kernel.SYNC: sizes["interrupt_rounds"],
+        kernel.SYNC_SLEEP: sizes["interrupt_rounds"],
         kernel.PLAIN: sizes["interrupt_rounds"],
         kernel.NEST: sizes["interrupt_rounds"],
         kernel.TOP_LEVEL: sizes["top_level_rounds"],
@@ -163,6 +175,9 @@ def test_every_interrupted_cell_was_counted_and_arun_waited_for_its_cleanup(
         assert endings[arun] == {
             f"`KeyboardInterrupt`{kernel.AFTER_CLEANUP}": sizes["interrupt_rounds"]
         }
+    assert endings[kernel.SYNC_SLEEP] == {
+        "`KeyboardInterrupt`": sizes["interrupt_rounds"]
+    }
 
 
 @pytest.mark.timeout(300)
