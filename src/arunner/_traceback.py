@@ -15,6 +15,7 @@ __all__ = [
     "traceback_through",
     "without_arunner_frames",
     "without_asyncio_frames",
+    "without_plumbing",
 ]
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
@@ -44,6 +45,11 @@ def without_arunner_frames(tb: TracebackType | None) -> TracebackType | None:
     """The same traceback without arunner's own frames (script parity's
     calls and its SIGINT handler): the rest is what a script would show."""
     return _keeping(tb, _in_arunner)
+
+
+def without_plumbing(tb: TracebackType | None) -> TracebackType | None:
+    """The same traceback without asyncio's and arunner's frames."""
+    return _keeping(tb, is_plumbing)
 
 
 def _in_arunner(filename: str) -> bool:
@@ -103,7 +109,7 @@ def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:
     interrupt = KeyboardInterrupt()
     # arunner's frames go too: finished coroutine frames lose the
     # __tracebackhide__ that would hide them, and none of them is news.
-    return interrupt.with_traceback(_keeping(innermost.__traceback__, is_plumbing))
+    return interrupt.with_traceback(without_plumbing(innermost.__traceback__))
 
 
 def traceback_through(frames: Sequence[FrameType]) -> TracebackType | None:
