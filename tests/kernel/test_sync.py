@@ -438,6 +438,10 @@ def test_auto_sync_runs_plain_cells_as_scripts_and_await_cells_on_the_runner(
     # A ContextVar set by a script cell reaches an await cell, and back.
     auto_sync.ok("user.set('grace')")
     assert auto_sync.value("await asyncio.sleep(0)\nuser.get()") == "'grace'"
+    # What the hint offers works in such a plain cell: %arun, and %arun -b.
+    assert auto_sync.value("%arun _fetch(4)") == "8"
+    auto_sync.ok("handle = %arun -b _fetch(5)")
+    assert auto_sync.value("handle.result(10)") == "10"
 
 
 def test_auto_sync_stops_a_plain_cell_as_a_script(auto_sync: Kernel) -> None:
