@@ -4,7 +4,7 @@ Sessions:
   lint                        ruff format --check, ruff check, mypy --strict
   tests-<python>-ipykernel7   unit, conformance, shell, kernel, terminal, clients
   tests-<python>-ipykernel6   the same on ipykernel 6.29 + IPython 8 (oldest Python)
-  tests-3.11-ipykernel6.17    the same on ipykernel 6.17 + IPython 7.34 (Python 3.11)
+  tests-3.13-ipykernel6.17    the same on ipykernel 6.17.1 + IPython 7.34 (Python 3.13)
   docs                        mkdocs build --strict: the documentation site
   notebooks                   each notebook run in a fresh kernel, outputs checked
   browser                     JupyterLab, Notebook 7 in headless Chromium (Playwright)
@@ -37,17 +37,20 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / ".reports"
+#: Where scripts/pythons.py puts the interpreters it fetches.
+PYTHONS_FETCHED = ROOT / ".pythons" / "sid" / "usr" / "bin"
 
 #: ipykernel/IPython pairs the test tiers run against.
 KERNEL_FLAVOURS = {
     "ipykernel7": ["ipykernel>=7.4", "ipython>=9"],
     "ipykernel6": ["ipykernel>=6.29,<6.30", "ipython>=8.12,<9"],
-    # What hosted notebooks often still run: the oldest pair
-    # arunner supports, on the one Python both accept.
-    "ipykernel6.17": ["ipykernel>=6.17,<6.18", "ipython>=7.34,<7.35"],
+    # What hosted notebooks still run (Colab's pins, on Python 3.13): the
+    # oldest pair arunner supports.
+    "ipykernel6.17": ["ipykernel==6.17.1", "ipython>=7.34,<7.35"],
 }
 
-#: The tiers that run on every interpreter and kernel flavour.
+#: The tiers that run on every interpreter and kernel flavour; ARUNNER_TIERS
+#: (space-separated paths) runs others instead, e.g. ARUNNER_TIERS=tests/unit.
 MATRIX_TIERS = [
     "tests/unit",
     "tests/conformance",
@@ -76,7 +79,10 @@ def interpreters() -> dict[str, str]:
     """Every CPython 3.11+ on this machine: "3.12" -> its executable.
 
     pyenv installs that are not on PATH count too, because a fresh clone on
-    a machine with pyenv should test everything it has.
+    a machine with pyenv should test everything it has, and so do the ones
+    scripts/pythons.py unpacked into .pythons/ (3.14 and 3.15 from Debian
+    unstable, where the machine has none).  Each by its absolute path: a
+    relative one would make every venv's sys.executable relative too.
     """
     candidates = [sys.executable]
     candidates += [shutil.which(f"python3.{minor}") or "" for minor in range(11, 20)]
@@ -84,11 +90,12 @@ def interpreters() -> dict[str, str]:
     candidates += sorted(
         glob.glob(f"{pyenv_root}/versions/3.1[1-9]*/bin/python3.1[1-9]")
     )
+    candidates += sorted(glob.glob(f"{PYTHONS_FETCHED}/python3.1[1-9]"))
     found: dict[str, str] = {}
     for candidate in filter(None, candidates):
         version = _version_of(candidate)
         if version and tuple(map(int, version.split("."))) >= (3, 11):
-            found.setdefault(version, candidate)
+            found.setdefault(version, os.path.abspath(candidate))
     return dict(sorted(found.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
 
 
@@ -119,7 +126,7 @@ def lint(session: nox.Session) -> None:
 def _register_test_session(version: str, python: str, flavour: str) -> None:
     def tests(session: nox.Session) -> None:
         install(session, *KERNEL_FLAVOURS[flavour])
-        pytest(session, *MATRIX_TIERS)
+        pytest(session, *os.environ.get("ARUNNER_TIERS", "").split() or MATRIX_TIERS)
 
     tests.__doc__ = (
         "Unit, conformance, shell, kernel, terminal and client tiers on "
@@ -131,8 +138,8 @@ def _register_test_session(version: str, python: str, flavour: str) -> None:
 for _version, _python in PYTHONS.items():
     _register_test_session(_version, _python, "ipykernel7")
 _register_test_session(OLDEST, PYTHONS[OLDEST], "ipykernel6")
-if "3.11" in PYTHONS:  # IPython 7.34 predates every later Python
-    _register_test_session("3.11", PYTHONS["3.11"], "ipykernel6.17")
+if "3.13" in PYTHONS:  # the hosted notebooks' Python
+    _register_test_session("3.13", PYTHONS["3.13"], "ipykernel6.17")
 
 
 @nox.session(python=PYTHONS[OLDEST])

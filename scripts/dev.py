@@ -5,9 +5,11 @@
     python3 scripts/dev.py test    # set up, then run every check and test
 
 Both create ``.venv`` with nox and uv on first use; nox builds one
-environment per session from PyPI.  ``test`` runs every nox session and
-ends with one line adding up the test counts of all of them.  Extra
-arguments go to nox, e.g. ``python3 scripts/dev.py test -s lint``.
+environment per session from PyPI.  ``test`` fetches CPython 3.14 and 3.15
+into ``.pythons/`` once, where the machine lacks them (scripts/pythons.py),
+runs every nox session and ends with one line adding up the test counts of
+all of them.  Extra arguments go to nox, e.g.
+``python3 scripts/dev.py test -s lint``.
 Standard library only: this runs before anything is installed.
 """
 
@@ -20,6 +22,9 @@ import sys
 import venv
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pythons  # scripts/pythons.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -122,6 +127,7 @@ def main(argv: list[str]) -> int:
     for stale in REPORTS.glob("*.xml"):
         stale.unlink()
     ensure_system_tools()
+    pythons.ensure()  # CPython 3.14 and 3.15, which noxfile.py then finds
     status = nox(*extra)
     counts = totals()
     print(
