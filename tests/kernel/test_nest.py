@@ -6,6 +6,7 @@ keeps, or one documented difference.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -67,8 +68,13 @@ def test_interrupt_cancels_runs_cleanup_and_raises_keyboard_interrupt(
 
 
 def test_difference_asyncio_is_patched_for_the_whole_process(nest: Kernel) -> None:
-    """nest-asyncio2 swaps asyncio's C Task and Future for the Python ones."""
-    assert nest.value("asyncio.Task is asyncio.tasks._PyTask") == "True"
+    """nest-asyncio2 replaces asyncio.run and, before Python 3.14, swaps asyncio's
+    C Task and Future for the Python ones (from 3.14 it leaves them: the C
+    Task's current_task() would no longer see a Python Task)."""
+    assert nest.value("asyncio.run is asyncio.runners.run") == "False"
+    python_task = sys.version_info < (3, 14)  # the kernel runs this Python
+    assert nest.value("asyncio.Task is asyncio.tasks._PyTask") == str(python_task)
+    assert nest.value("asyncio.Future is asyncio.futures._PyFuture") == str(python_task)
 
 
 def test_difference_no_loop_factory_so_no_uvloop(nest: Kernel) -> None:
