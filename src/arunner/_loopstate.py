@@ -11,7 +11,14 @@ two things it keeps per thread, neither of them public:
   than per loop: ``asyncio.tasks._swap_current_task``.  Without swapping it
   too, a script's first task fails with "Cannot enter into task ... while
   another task ... is being executed".  Before 3.14 the current task is
-  kept per loop, so hiding the loop hides it.
+  kept per loop, so hiding the loop hides it;
+* the event loop policy's current loop for the thread (what
+  ``asyncio.get_event_loop()`` returns when no loop runs, and what
+  ``set_event_loop`` sets): the per-thread attributes of the policy's
+  ``_local``.  The kernel's loop is the current one there too, and gql, or
+  ``get_event_loop().run_until_complete()`` in older code, would find it
+  running.  A fresh script's main thread has none set, and so does the
+  script side at first.
 
 :func:`exchange` puts one such state in place and returns the one it
 replaced.  Which names this Python offers is checked once, at import;
@@ -54,10 +61,30 @@ _MISSING = [
 
 @dataclass(frozen=True)
 class LoopState:
-    """A thread's running loop and, where it is kept per thread, current task."""
+    """A thread's running loop, where it is kept per thread its current task,
+    and the policy's current loop for it (its thread-local attributes)."""
 
     loop: asyncio.AbstractEventLoop | None = None
     task: asyncio.Task[Any] | None = None
+    policy_local: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def current_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop ``set_event_loop`` left current (or the policy made)."""
+        loop = dict(self.policy_local).get("_loop")
+        return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def _policy_local() -> Any:
+    """The policy's thread-local state, if this Python's policy keeps one.
+
+    ``_get_event_loop_policy`` first: from 3.14 the public getter warns.
+    """
+    getter = getattr(asyncio.events, "_get_event_loop_policy", None) or getattr(
+        asyncio.events, "get_event_loop_policy", None
+    )
+    local = None if getter is None else getattr(getter(), "_local", None)
+    return local if hasattr(local, "__dict__") else None
 
 
 def check_supported() -> None:
@@ -84,7 +111,14 @@ def exchange(new: LoopState) -> LoopState:
     _set_running_loop(new.loop)
     if swap is not None and new.loop is not None and new.task is not None:
         swap(new.loop, new.task)
-    return LoopState(loop, task)
+    local = _policy_local()
+    if local is None:
+        return LoopState(loop, task)
+    attributes = local.__dict__  # this thread's own
+    policy_local = tuple(attributes.items())
+    attributes.clear()
+    attributes.update(new.policy_local)
+    return LoopState(loop, task, policy_local)
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:

@@ -87,6 +87,7 @@ class ScriptRunner:
         check_supported()
         self.last_failure = None
         ending: BaseException | None = None
+        waiting_before = _waiting_on(self._script_side.current_loop)
         with _Stop(timeout) as stop:
             kernel_side = exchange(self._script_side)
             try:
@@ -95,6 +96,7 @@ class ScriptRunner:
                 ending = self.last_failure = stop.ending(error)
             finally:
                 self._script_side = exchange(kernel_side)
+        _warn_of_tasks_nothing_runs(self._script_side.current_loop, waiting_before)
         if ending is None and stop.held:
             ending = stop.ending(KeyboardInterrupt())  # it came as the call ended
         if ending is not None:
@@ -235,23 +237,31 @@ class _Stop:
     def ending(self, error: BaseException) -> BaseException:
         """What the call raises, given what its code raised.
 
-        Loops cancelled in other threads finish their cleanup first.  A
-        cancellation that a stop caused becomes ``KeyboardInterrupt`` (or
-        ``TimeoutError``), shown from the cell's line down to the await the
-        loop's task was at; no error shows arunner's own frames.
+        Loops cancelled in other threads finish their cleanup first.  After
+        a stop the call ends in ``KeyboardInterrupt`` (or ``TimeoutError``),
+        whatever the code made of it: a cancellation is shown from the cell's
+        line down to the await the loop's task was at, and another error (a
+        library's own, for its cancelled loop) is shown above it.  No error
+        shows arunner's own frames.
         """
         self._wait_for_loops_elsewhere()
-        stopped = (self.count or self.timed_out_after is not None) and isinstance(
-            error, asyncio.CancelledError | KeyboardInterrupt
-        )
-        if stopped and self.timed_out_after is not None:
-            return TimeoutError(
+        traceback = without_arunner_frames(error.__traceback__)
+        if not (self.count or self.timed_out_after is not None):
+            return error.with_traceback(traceback)
+        if self.timed_out_after is not None:
+            ending: BaseException = TimeoutError(
                 f"did not finish within --timeout {self.timed_out_after:g} s "
                 "and was cancelled"
-            ).with_traceback(without_arunner_frames(error.__traceback__))
-        if stopped and isinstance(error, asyncio.CancelledError):
+            ).with_traceback(traceback)
+        elif isinstance(error, asyncio.CancelledError):
             return _interrupted_at(error)
-        return error.with_traceback(without_arunner_frames(error.__traceback__))
+        elif isinstance(error, KeyboardInterrupt):
+            return error.with_traceback(traceback)
+        else:
+            ending = KeyboardInterrupt().with_traceback(traceback)
+        if not isinstance(error, asyncio.CancelledError | KeyboardInterrupt):
+            ending.__context__ = error
+        return ending
 
     def _wait_for_loops_elsewhere(self) -> None:
         deadline = time.monotonic() + LOOP_GRACE
@@ -269,7 +279,9 @@ def _acts_in(frame: FrameType | None) -> bool:
     It acts in the code (under :meth:`_Stop.run`) and while the call ends
     (:meth:`_Stop.ending`, where a second stop leaves at once); it waits in
     the call's own bookkeeping and in the swap of the loop state, which an
-    exception half-way through would leave the kernel's loop hidden.
+    exception half-way through would leave the kernel's loop hidden.  Frames
+    that lead to neither belong to the code too: a greenlet's, such as the
+    one where Playwright's sync API runs its loop, starts a chain of its own.
     """
     while frame is not None:
         code = frame.f_code
@@ -278,12 +290,42 @@ def _acts_in(frame: FrameType | None) -> bool:
         if code in _WAITING:
             return False
         frame = frame.f_back
-    return False
+    return True
 
 
 _RUN = _Stop.run.__code__
 _ACTING = frozenset({_RUN, _Stop.ending.__code__})
 _WAITING = frozenset({ScriptRunner.call.__code__, exchange.__code__})
+
+
+def _waiting_on(loop: asyncio.AbstractEventLoop | None) -> set[asyncio.Task[Any]]:
+    """The unfinished tasks of ``loop`` if it is a loop that nothing runs."""
+    if loop is None or loop.is_running() or loop.is_closed():
+        return set()
+    return asyncio.all_tasks(loop)
+
+
+def _warn_of_tasks_nothing_runs(
+    loop: asyncio.AbstractEventLoop | None, before: set[asyncio.Task[Any]]
+) -> None:
+    """Say so when the code left tasks on a loop that nothing runs.
+
+    ``asyncio.ensure_future(coro)`` with no running loop schedules it on the
+    current loop, which a script (gql, older code) may have set and left:
+    as in a script, the task would wait there for good.  A notebook user
+    meant it to run, so this says what to write instead.
+    """
+    new = _waiting_on(loop) - before
+    if new:
+        names = ", ".join(sorted(task.get_name() for task in new))
+        warnings.warn(
+            f"arunner: this code left {len(new)} task(s) ({names}) on an event "
+            "loop that nothing runs (the current loop that script code set, not "
+            "the kernel's): they will not run. To run a coroutine in the "
+            "background, write %arun -b coro() in a line of its own.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _wake_up() -> None:

@@ -27,7 +27,6 @@ which fails the run until the marker goes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.kernel.cells import interruptible
-from tests.kernel.conftest import PATIENCE, Kernel, Reply
+from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
 
@@ -398,12 +397,6 @@ def test_a_stop_cancels_the_librarys_loop_and_its_cleanup_runs_first(
 # -- gql -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: asyncio.get_event_loop() in script code returns the kernel's "
-    "running loop (the event loop policy's current loop is not hidden), and gql "
-    "asserts that it is not running",
-)
 @pytest.mark.parametrize("autosync", [False, True], ids=WAYS)
 def test_gql_execute_works_in_a_fresh_kernel(
     fresh: Callable[..., Kernel], autosync: bool
@@ -415,12 +408,6 @@ def test_gql_execute_works_in_a_fresh_kernel(
     assert reply.result == "{'hello': 'world'}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: script code gets the kernel's running loop from "
-    "asyncio.get_event_loop(); asyncio.get_event_loop().run_until_complete(main()) "
-    "fails with 'This event loop is already running'",
-)
 def test_get_event_loop_in_script_code_is_never_the_kernels_loop(
     fresh: Callable[..., Kernel],
 ) -> None:
@@ -466,15 +453,8 @@ def test_a_playwright_page_made_in_one_cell_works_in_the_next(pw_way: Way) -> No
 #: call to end fails an assertion rather than the harness's patience.
 PLAYWRIGHT_WAIT = "page.wait_for_timeout(10_000)\nprint('resumed')"
 
-HELD_IN_A_GREENLET = (
-    "bug: a stop that lands in Playwright's dispatcher greenlet (where a sync "
-    "call waits) is held until the call ends, even a second one: _acts_in() "
-    "finds neither _Stop.run nor the bookkeeping in that greenlet's frames"
-)
-
 
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(strict=True, reason=HELD_IN_A_GREENLET)
 def test_a_stop_during_a_playwright_call_raises_keyboard_interrupt_at_once(
     pw_way: Way,
 ) -> None:
@@ -499,9 +479,9 @@ def test_a_stop_during_a_playwright_call_raises_keyboard_interrupt_at_once(
 @pytest.mark.timeout(180)
 @pytest.mark.xfail(
     strict=True,
-    reason=f"{HELD_IN_A_GREENLET}; and gap: once a stop acts there, it cancels the "
-    "main task of Playwright's loop (its connection), not the call, so the page is "
-    "gone ('Playwright connection closed'), as after Ctrl-C in a script",
+    reason="gap: a stop during a Playwright call cancels the main task of "
+    "Playwright's loop (its connection), not the call, so the page is gone "
+    "('Playwright connection closed'), as after Ctrl-C in a script",
 )
 def test_a_playwright_page_survives_a_stop_of_a_call_on_it(
     fresh: Callable[..., Kernel],
@@ -545,14 +525,6 @@ def test_the_kernels_loop_under_auto_sync_fails_with_the_hint(
     assert auto.value("await asyncio.sleep(0.1)\nran") == "[]"
 
 
-def _ran(kernel: Kernel) -> str | None:
-    """``ran`` once the job ran, waiting for the kernel's loop to run it."""
-    deadline = time.monotonic() + PATIENCE / 6
-    while (seen := kernel.value("ran")) == "[]" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return seen
-
-
 @pytest.mark.parametrize(
     "before",
     [
@@ -563,20 +535,17 @@ def _ran(kernel: Kernel) -> str | None:
             "asyncio.set_event_loop(loop)  # as gql does, and older scripts\n"
             "loop.run_until_complete(answer())\n",
             id="after-a-script-set-its-own-loop",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: ensure_future schedules the task on the loop a "
-                "script set as current (a loop nothing runs): the job never "
-                "runs, and nothing says so",
-            ),
         ),
     ],
 )
-def test_ensure_future_under_auto_sync_fails_with_the_hint_or_runs_the_job(
+def test_ensure_future_under_auto_sync_is_never_a_silent_drop(
     fresh: Callable[..., Kernel], before: str
 ) -> None:
-    """Never a silent drop: either an error followed by the hint, or (where
-    the kernel's loop is the current one) the job runs after the cell."""
+    """As in a script, ensure_future() without a running loop schedules the
+    job on the thread's current loop (where there is none: one made for it
+    before 3.14, an error from 3.14): nothing runs that loop, so either the
+    cell fails, then the hint, or a warning says the job will not run and
+    what to write instead."""
     kernel = _corpus_kernel(fresh, autosync=False)
     kernel.ok("ran = []\nasync def job():\n    ran.append('job')\n")
     kernel.ok(f"%%arun --sync\n{before}")
@@ -586,9 +555,12 @@ def test_ensure_future_under_auto_sync_fails_with_the_hint_or_runs_the_job(
         _fails_then_hints(
             reply, "RuntimeError", "There is no current event loop", *NO_LOOP_HINT
         )
-        assert kernel.value("await asyncio.sleep(0.1)\nran") == "[]"
     else:
-        assert _ran(kernel) == "['job']"
+        said = " ".join(reply.stderr.split())
+        assert "RuntimeWarning" in said, reply.outputs
+        assert "they will not run" in said
+        assert "%arun -b coro()" in said
+    assert kernel.value("await asyncio.sleep(0.1)\nran") == "[]"
 
 
 # -- the nest_asyncio column of docs/comparison.md ---------------------------------

@@ -16,12 +16,12 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from arunner._loopstate import LoopState
 from arunner._script import LOOP_GRACE, ScriptRunner
 from tests.faults import Injector, describe
 
@@ -461,7 +461,8 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
         assert injector.fired, where
         assert (same_loop, same_task) == (True, True), where
         assert ended in {"ran", "stopped"}, where
-        assert script._script_side == LoopState(), where
+        side = script._script_side  # what asyncio.run() left: nothing running
+        assert (side.loop, side.task, side.current_loop) == (None, None, None), where
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, where
 
 
@@ -485,3 +486,104 @@ def test_a_python_without_the_private_names_gets_a_clear_error(
     assert "needs asyncio.events._set_running_loop" in said
     assert "Run the code in a %%arun cell instead" in said
     assert kept
+
+
+# -- the policy's current loop -------------------------------------------------------
+
+
+def _current_loop_or_none() -> asyncio.AbstractEventLoop | None:
+    """``asyncio.get_event_loop()`` as script code calls it: a loop, made for
+    it where none is set (before 3.14, with a DeprecationWarning), or none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return asyncio.get_event_loop()
+        except RuntimeError:  # 3.14+: "There is no current event loop"
+            return None
+
+
+def test_script_code_never_gets_the_callers_loop_from_get_event_loop() -> None:
+    """gql, and older code, call get_event_loop() and check it is not running."""
+    script = ScriptRunner()
+
+    def cell() -> tuple[bool, bool, bool]:
+        caller = asyncio.get_running_loop()
+        asyncio.set_event_loop(caller)  # as a kernel's loop is the current one
+        seen = script.call(_current_loop_or_none)
+        own = asyncio.new_event_loop()
+        script.call(lambda: asyncio.set_event_loop(own))
+        kept = script.call(asyncio.get_event_loop) is own
+        back = asyncio.get_event_loop() is caller
+        script.call(lambda: asyncio.set_event_loop(None))
+        own.close()
+        if seen is not None:
+            seen.close()
+        return seen is not caller, kept, back
+
+    assert in_a_running_loop(cell) == (True, True, True)
+
+
+def test_tasks_left_on_a_loop_that_nothing_runs_are_named_in_a_warning() -> None:
+    script = ScriptRunner()
+
+    async def job() -> None:
+        pass
+
+    def cell() -> None:
+        own = asyncio.new_event_loop()
+        script.call(lambda: asyncio.set_event_loop(own))  # as gql does
+        try:
+            with pytest.warns(RuntimeWarning, match="they will not run") as seen:
+                script.call(lambda: asyncio.ensure_future(job()))
+            assert "%arun -b coro()" in str(seen[0].message)
+            quiet = script.call(lambda: 1)  # the same task is not news twice
+            assert quiet == 1
+        finally:
+            tasks = asyncio.all_tasks(own)
+            script.call(lambda: own.run_until_complete(asyncio.wait(tasks)))
+            script.call(lambda: asyncio.set_event_loop(None))
+            own.close()
+
+    in_a_running_loop(cell)
+
+
+# -- what a stop ends in -------------------------------------------------------------
+
+
+def test_a_stop_the_library_turns_into_its_own_error_ends_in_keyboard_interrupt() -> (
+    None
+):
+    script = ScriptRunner()
+    log: list[str] = []
+
+    async def library_call() -> None:
+        try:
+            await step(log)
+        except asyncio.CancelledError:
+            raise ConnectionError("connection closed") from None
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        in_a_running_loop(lambda: script.call(lambda: asyncio.run(library_call())))
+    assert isinstance(raised.value.__context__, ConnectionError)  # shown above it
+    assert log == ["in the loop", "cleanup"]
+
+
+def test_a_stop_reaches_code_in_a_greenlet_at_once() -> None:
+    """Playwright's sync API waits in a greenlet of its own, whose frames do
+    not lead back to the call: a stop there still acts."""
+    greenlet = pytest.importorskip("greenlet")
+    script = ScriptRunner()
+    log: list[str] = []
+
+    def in_the_greenlet() -> None:
+        stop_soon()
+        time.sleep(3)
+        log.append("resumed")
+
+    def cell() -> None:
+        greenlet.greenlet(in_the_greenlet).switch()
+        log.append("after the greenlet")
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+    assert log == []
