@@ -462,11 +462,17 @@ def kernel_spec_manager(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecM
     return kernel_spec_in(tmp_path_factory.mktemp("kernels"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def start_kernel(
     kernel_spec_manager: KernelSpecManager, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Kernel]]:
-    """Start kernels (arunner loaded unless told otherwise); all stopped at the end."""
+    """Start kernels (arunner loaded unless told otherwise); stopped with the module.
+
+    Not at the end of the session: each running kernel's client keeps a
+    heartbeat thread in this process, and a tier that forks after this one
+    (the terminal tier's pty) would fork a multi-threaded process, which
+    Python 3.15 warns about (an error here) because the child may deadlock.
+    """
     started: list[Kernel] = []
 
     def start(*, load: bool = True) -> Kernel:
