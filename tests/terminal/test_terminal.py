@@ -184,15 +184,19 @@ def test_ctrl_c_in_a_sync_cell_cancels_the_loop_the_library_started(
     assert "'ok'" in terminal.run("%arun --sync asyncio.run(asyncio.sleep(0, 'ok'))")
 
 
-def test_ctrl_c_in_a_sync_cell_stops_a_pure_python_busy_loop(
-    terminal: Terminal,
+@pytest.mark.parametrize(
+    "waits",
+    [["    while True:", "        pass"], ["    import time", "    time.sleep(30)"]],
+    ids=["busy-loop", "time.sleep"],
+)
+def test_ctrl_c_in_a_sync_cell_stops_plain_python_at_once(
+    terminal: Terminal, waits: list[str]
 ) -> None:
     for line in [
         "%%arun --sync",
         "try:",
         "    print('star' + 'ted', flush=True)",
-        "    while True:",
-        "        pass",
+        *waits,
         "    print('res' + 'umed')",
         "finally:",
         "    print('clean' + 'up', flush=True)",
@@ -201,8 +205,10 @@ def test_ctrl_c_in_a_sync_cell_stops_a_pure_python_busy_loop(
     ]:
         terminal.child.sendline(line)
     terminal.child.expect("started")
+    begin = time.monotonic()
     terminal.child.sendintr()
     output = terminal.prompt()
+    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
     assert "cleanup" in output
     assert "KeyboardInterrupt" in output
     assert "resumed" not in output
