@@ -7,32 +7,18 @@ Playwright would download: without it these tests skip and say why.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.browser.jupyterlab import JupyterLab, Notebook7
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING
 from tests.kernel.conftest import KERNEL_NAME
 
 if TYPE_CHECKING:  # Playwright is imported where used: the tests skip without it
     from playwright.sync_api import BrowserContext
 
     from tests.browser.notebook import Notebook
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-#: Debian's Chromium, headless, quiet on the network, nothing from a profile.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # root in CI
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +45,7 @@ def notebook7_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Noteb
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """Chromium with a fresh profile."""
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"Chromium is not installed at {CHROMIUM}: run "
-            "'sudo apt-get install chromium' (scripts/dev.py test does it as root)"
-        )
+        pytest.skip(CHROMIUM_MISSING)
     from playwright.sync_api import sync_playwright
 
     from tests.browser.notebook import PATIENCE_MS

@@ -29,28 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING
 from tests.kernel.cells import interruptible
 from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
 
-#: Debian's Chromium and the arguments tests/browser/conftest.py gives it:
-#: headless, no sandbox (root in CI), quiet on the network.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 #: The kernel's side of the corpus: a tiny HTTP server on 127.0.0.1 (a page
 #: for Playwright, JSON for aiohttp, a GraphQL-ish POST for gql, and /slow,
@@ -237,10 +224,7 @@ PLAYWRIGHT_STOP = "browser.close()\nplaywright.stop()\n"
 def _needs_playwright() -> None:
     pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"Chromium is not installed at {CHROMIUM}: run "
-            "'sudo apt-get install chromium' (scripts/dev.py test does it as root)"
-        )
+        pytest.skip(CHROMIUM_MISSING)
 
 
 # -- kernels ----------------------------------------------------------------------
