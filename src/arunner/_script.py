@@ -62,6 +62,9 @@ T = TypeVar("T")
 #: Seconds a loop in another thread gets to finish its cleanup after a stop.
 LOOP_GRACE = 1.0
 
+#: A thread's script side before its first call: as a new script's main thread.
+_FRESH = LoopState()
+
 #: Where the standard library lives (its site-packages aside).
 _STDLIB = os.path.join(sysconfig.get_paths()["stdlib"], "")
 
@@ -70,17 +73,27 @@ class ScriptRunner:
     """Runs synchronous calls for one shell, keeping the script side's loop state."""
 
     def __init__(self) -> None:
-        #: The loop state the last call left (the script's side of the thread).
-        self._script_side = LoopState()
+        #: Per thread (the shell's, a subshell's), the loop state its last
+        #: call left: the script's side of that thread.
+        self._sides = threading.local()
         #: What the last call raised, if it failed (for the hint after a cell).
         self.last_failure: BaseException | None = None
+
+    @property
+    def _script_side(self) -> LoopState:
+        side: LoopState = getattr(self._sides, "state", _FRESH)
+        return side
+
+    @_script_side.setter
+    def _script_side(self, state: LoopState) -> None:
+        self._sides.state = state
 
     def call(self, function: Callable[[], T], timeout: float | None = None) -> T:
         """Call ``function`` here, as a script would, with the kernel's loop hidden.
 
         The handler is in place before the loop state is swapped and until it
         is swapped back; a stop that lands in that bookkeeping rather than in
-        the code is held until it is done (:meth:`_Stop.acts_in`), so a stop
+        the code is held until it is done (:func:`_acts_in`), so a stop
         can never leave the kernel's loop hidden.
         """
         __tracebackhide__ = True

@@ -587,3 +587,30 @@ def test_a_stop_reaches_code_in_a_greenlet_at_once() -> None:
     with pytest.raises(KeyboardInterrupt):
         in_a_running_loop(lambda: script.call(cell))
     assert log == []
+
+
+def test_each_thread_keeps_its_own_script_side() -> None:
+    """A loop that script code leaves marked as running in one thread (the
+    shell's) is not what a call in another thread (a subshell's) starts with."""
+    script = ScriptRunner()
+    own = asyncio.new_event_loop()
+    try:
+        in_a_running_loop(
+            lambda: script.call(lambda: asyncio.events._set_running_loop(own))
+        )
+        seen: list[object] = []
+        elsewhere = threading.Thread(
+            target=lambda: seen.append(script.call(asyncio.events._get_running_loop))
+        )
+        elsewhere.start()
+        elsewhere.join(10)
+        assert seen == [None]
+        assert (
+            in_a_running_loop(lambda: script.call(asyncio.events._get_running_loop))
+            is own
+        )
+    finally:
+        in_a_running_loop(
+            lambda: script.call(lambda: asyncio.events._set_running_loop(None))
+        )
+        own.close()
