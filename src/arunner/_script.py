@@ -124,6 +124,8 @@ class _Stop:
 
     def __init__(self, timeout: float | None) -> None:
         self.count = 0
+        #: whether a stop (or the deadline) cancelled the main task of a loop
+        self.cancelled_a_loop = False
         #: stops that landed in the bookkeeping around the code
         self.held = 0
         self.timed_out_after: float | None = None
@@ -165,10 +167,7 @@ class _Stop:
             if self.held:  # stopped before the code began
                 self.count, self.held = self.held, 0
                 raise KeyboardInterrupt
-            outcome = function()
-            if self.count or self.timed_out_after is not None:
-                raise KeyboardInterrupt  # the code swallowed the stop: stop anyway
-            return outcome
+            return function()
         finally:
             self._clear_deadline()
 
@@ -213,6 +212,7 @@ class _Stop:
                 loop, task = found
                 with contextlib.suppress(RuntimeError):  # that loop has just closed
                     loop.call_soon_threadsafe(task.cancel)
+                    self.cancelled_a_loop = True
 
     # -- a stop --------------------------------------------------------------------
 
@@ -226,6 +226,7 @@ class _Stop:
                 loop, task = here
                 task.cancel()
                 loop.call_soon_threadsafe(_wake_up)  # out of its selector
+                self.cancelled_a_loop = True
                 return
             self._cancel_loops_elsewhere()
         raise KeyboardInterrupt
@@ -244,22 +245,29 @@ class _Stop:
             with contextlib.suppress(RuntimeError):  # that loop has just closed
                 loop.call_soon_threadsafe(task.cancel)
                 self._elsewhere.append((ident, loop))
+                self.cancelled_a_loop = True
 
     # -- how the call ends ---------------------------------------------------------
 
     def ending(self, error: BaseException) -> BaseException:
         """What the call raises, given what its code raised.
 
-        Loops cancelled in other threads finish their cleanup first.  After
-        a stop the call ends in ``KeyboardInterrupt`` (or ``TimeoutError``),
-        whatever the code made of it: a cancellation is shown from the cell's
-        line down to the await the loop's task was at, and another error (a
-        library's own, for its cancelled loop) is shown above it.  No error
-        shows arunner's own frames.
+        Loops cancelled in other threads finish their cleanup first.  A
+        stop is a script's Ctrl-C: code that handles the KeyboardInterrupt
+        (pdb, ``except KeyboardInterrupt:``) or the cancellation of its loop
+        goes on as it would in a script.  A cancellation that a stop caused
+        becomes ``KeyboardInterrupt`` (``TimeoutError`` for the deadline),
+        shown from the cell's line down to the await the loop's task was at;
+        so does another error that a loop the stop cancelled ended in (a
+        library's own, for its cancelled connection), shown above it.  No
+        error shows arunner's own frames.
         """
         self._wait_for_loops_elsewhere()
         traceback = without_arunner_frames(error.__traceback__)
-        if not (self.count or self.timed_out_after is not None):
+        stopped = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+        if not (self.count or self.timed_out_after is not None) or not (
+            stopped or self.cancelled_a_loop
+        ):
             return error.with_traceback(traceback)
         if self.timed_out_after is not None:
             ending: BaseException = TimeoutError(
@@ -272,7 +280,7 @@ class _Stop:
             return error.with_traceback(traceback)
         else:
             ending = KeyboardInterrupt().with_traceback(traceback)
-        if not isinstance(error, asyncio.CancelledError | KeyboardInterrupt):
+        if not stopped:
             ending.__context__ = error
         return ending
 

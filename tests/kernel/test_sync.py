@@ -454,6 +454,23 @@ def test_auto_sync_stops_a_plain_cell_as_a_script(auto_sync: Kernel) -> None:
     assert auto_sync.value("fetch_all(1)") == "2"
 
 
+def test_auto_sync_leaves_a_handled_stop_to_the_cell(auto_sync: Kernel) -> None:
+    """As in a script (and pdb): a cell that handles KeyboardInterrupt goes
+    on, does not fail, and the cell queued after it runs."""
+    reply = auto_sync.execute(
+        "try:\n"
+        "    print('started', flush=True)\n"
+        "    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped early')\n",
+        interrupt_on="started",
+    )
+    assert reply.status == "ok", reply.outputs
+    assert reply.stdout == "started\nstopped early\n"
+    assert reply.interrupt_to_idle < 5
+    assert auto_sync.value("fetch_all(3)") == "6"
+
+
 @pytest.mark.parametrize(
     "idiom",
     [

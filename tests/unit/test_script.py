@@ -216,7 +216,9 @@ def _arunners_shown(error: BaseException) -> list[str]:
     return shown
 
 
-def test_a_cancellation_the_code_swallows_still_ends_in_keyboard_interrupt() -> None:
+def test_a_cancellation_the_code_swallows_goes_on_as_in_a_script() -> None:
+    """asyncio.Runner returns what a main task that swallowed the
+    cancellation returned, and the script goes on: so does the call."""
     script = ScriptRunner()
     log: list[str] = []
 
@@ -227,13 +229,31 @@ def test_a_cancellation_the_code_swallows_still_ends_in_keyboard_interrupt() -> 
             log.append("swallowed")
         return "finished anyway"
 
-    def cell() -> None:
-        asyncio.run(stubborn())
+    def cell() -> str:
+        value = asyncio.run(stubborn())
         log.append("after the call")
+        return value
 
-    with pytest.raises(KeyboardInterrupt):
-        in_a_running_loop(lambda: script.call(cell))
+    assert in_a_running_loop(lambda: script.call(cell)) == "finished anyway"
     assert log == ["in the loop", "cleanup", "swallowed", "after the call"]
+
+
+def test_code_that_handles_the_keyboard_interrupt_goes_on_as_in_a_script() -> None:
+    """pdb, and ``except KeyboardInterrupt:`` around a long step: the stop is
+    theirs to handle, and the cell does not fail (nor abort the next ones)."""
+    script = ScriptRunner()
+
+    def cell() -> str:
+        timer = stop_soon()
+        try:
+            time.sleep(30)
+        except KeyboardInterrupt:
+            return "stopped early"
+        finally:
+            timer.join()
+        return "slept"
+
+    assert in_a_running_loop(lambda: script.call(cell)) == "stopped early"
 
 
 @pytest.mark.parametrize(
