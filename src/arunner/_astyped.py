@@ -155,15 +155,19 @@ class AutoAwaitRouter:
     treat the cell exactly as if the user had typed it.  Whether a cell
     needs top-level await is IPython's own ``should_run_async`` decision,
     taken on the cell as ``transforms`` (IPython's default ones) leave it.
+    Such a cell is left to IPython when ``%autoawait`` chose another runner
+    than ``asyncio_runner`` (IPython's asyncio one): ``%autoawait trio``
+    cells await trio, which arunner's loop cannot run.
     """
 
     #: Tells IPython's ``check_complete`` to skip this transform, so that the
     #: terminal does not wait for the blank line that ends a cell magic.
     has_side_effects = True
 
-    def __init__(self, shell: Any, transforms: Any) -> None:
+    def __init__(self, shell: Any, transforms: Any, asyncio_runner: Any) -> None:
         self._shell = shell
         self._transforms = transforms
+        self._asyncio_runner = asyncio_runner
         self.paused = 0
         #: Route cells without top-level await to ``%%arun --sync``.
         self.plain_cells_sync = False
@@ -172,25 +176,29 @@ class AutoAwaitRouter:
         self.routed: str | None = None
 
     def __call__(self, lines: list[str]) -> list[str]:
-        if self.paused:
+        if self.paused:  # a %%arun body being transformed: keep ``routed``
             return lines
         self.routed = None
         if not lines or lines[0].startswith("%%"):
             return lines
-        cell = "".join(lines)
+        magic = self._magic_for("".join(lines))
+        if magic is None:
+            return lines
+        self.routed = "".join(lines)
+        return [magic, *lines]
+
+    def _magic_for(self, cell: str) -> str | None:
+        """The magic line that the cell should run under, if any."""
         try:
             transformed = self._transforms.transform_cell(cell)
         except Exception:  # noqa: BLE001 - IPython reports its own syntax errors
-            return lines
+            return None
         if self._shell.should_run_async(
             cell, transformed_cell=transformed, preprocessing_exc_tuple=None
         ):
-            self.routed = cell
-            return ["%%arun\n", *lines]
-        if self.plain_cells_sync:
-            self.routed = cell
-            return ["%%arun --sync\n", *lines]
-        return lines
+            asyncio = self._shell.loop_runner is self._asyncio_runner
+            return "%%arun\n" if asyncio else None
+        return "%%arun --sync\n" if self.plain_cells_sync else None
 
     def install(self) -> None:
         transforms = self._shell.input_transformers_cleanup

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+from IPython.core.async_helpers import _asyncio_runner
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import TransformerManager
 from IPython.core.interactiveshell import InteractiveShell
@@ -211,7 +212,9 @@ class ARunMagics(Magics):
         self._shell_thread = threading.get_ident()
         self._context_sync = ContextSync()
         self._router = (
-            None if shell is None else AutoAwaitRouter(shell, _IPYTHON_TRANSFORMS)
+            None
+            if shell is None
+            else AutoAwaitRouter(shell, _IPYTHON_TRANSFORMS, _asyncio_runner)
         )
         self._code = ShellCode(
             shell, self._router, _IPYTHON_TRANSFORMS, CellFiles(shell)

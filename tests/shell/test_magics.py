@@ -757,3 +757,22 @@ def test_sync_and_auto_inside_code_on_the_runner_are_refused(ready: Shell) -> No
     typed = ready.error("%%arun --auto sync\n1")
     assert isinstance(typed, UsageError)
     assert "belong to the line magic" in str(typed)
+
+
+def test_autoawait_leaves_cells_to_ipython_under_another_runner(ready: Shell) -> None:
+    """%autoawait trio: such cells await trio, which arunner's asyncio loop
+    cannot run, so IPython keeps them (plain cells under --auto sync still
+    route in a kernel)."""
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    ready.ok("%arun --auto on")
+    router = magics._router
+    assert router(["await asyncio.sleep(0)\n"])[0] == "%%arun\n"
+    ready.ok("%autoawait trio")
+    try:
+        assert router(["await asyncio.sleep(0)\n"]) == ["await asyncio.sleep(0)\n"]
+        router.plain_cells_sync = True  # as --auto sync sets it in a kernel
+        assert router(["await asyncio.sleep(0)\n"]) == ["await asyncio.sleep(0)\n"]
+        assert router(["x = 1\n"])[0] == "%%arun --sync\n"
+    finally:
+        ready.ok("%autoawait asyncio")
+        ready.ok("%arun --auto off")
