@@ -28,6 +28,7 @@ import contextlib
 import inspect
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -171,9 +172,19 @@ class AutoAwaitRouter:
         self.paused = 0
         #: Route cells without top-level await to ``%%arun --sync``.
         self.plain_cells_sync = False
-        #: The body of the cell routed last, as ``%%arun`` receives it: it
+        #: Per thread (ipykernel 7's subshells run cells in several at once),
+        #: the body of the cell routed last, as ``%%arun`` receives it: it
         #: tells a routed cell from a typed one, which has one line more.
-        self.routed: str | None = None
+        self._routed = threading.local()
+
+    @property
+    def routed(self) -> str | None:
+        routed: str | None = getattr(self._routed, "cell", None)
+        return routed
+
+    @routed.setter
+    def routed(self, cell: str | None) -> None:
+        self._routed.cell = cell
 
     def __call__(self, lines: list[str]) -> list[str]:
         if self.paused:  # a %%arun body being transformed: keep ``routed``

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from types import TracebackType
+import sys
+from types import FrameType, TracebackType
 from typing import Any
 
 from arunner._astyped import (
@@ -46,6 +47,10 @@ _SYNC_AWAIT_ERROR = (
     "it, and this code uses await (or async for/with) at the top level: drop "
     "--sync, since %%arun and %arun run awaits themselves"
 )
+
+
+#: IPython's methods whose local ``result`` is the running cell's ExecutionResult.
+_RUNS_A_CELL = frozenset({"run_code", "run_cell_async"})
 
 
 class CodeRefused(Exception):
@@ -75,7 +80,23 @@ class ShellCode:
     # -- the running cell ----------------------------------------------------------
 
     def running_cell(self) -> Any:
-        """The ExecutionResult of the cell the shell is running, or None."""
+        """The ExecutionResult of the cell this thread is running, or None.
+
+        Found on this thread's own stack, in IPython's ``run_code`` (or
+        ``run_cell_async``) frame: the displayhook keeps only the result of
+        the cell started last, which with ipykernel 7's subshells may be
+        another thread's, running at the same time.  The displayhook's is
+        the fallback for a shell whose frames look otherwise.
+        """
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_name in _RUNS_A_CELL:
+                found = frame.f_locals.get("result")
+                if frame.f_locals.get("self") is self._shell and hasattr(
+                    found, "execution_count"
+                ):
+                    return found
+            frame = frame.f_back
         return getattr(self._shell.displayhook, "exec_result", None)
 
     def cell_number(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.kernel.cells import interruptible, needs_routing_by_context
+from tests.kernel.comms import shell_replies
 from tests.kernel.conftest import Kernel, Reply
 
 pytestmark = pytest.mark.kernel
@@ -377,3 +378,47 @@ def test_executor_output_lands_under_the_cell_that_started_the_work(
     assert "from call_soon_threadsafe" not in other.stdout
     for line in ("from executor", "from call_soon_threadsafe"):
         nb.wait_elsewhere(starter.msg_id, line, timeout=5)
+
+
+# -- 7. a cell's error is its own, with a subshell's cell running at once ----------
+
+SUBSHELL_RAISES = """%%arun --sync
+print('subshell waiting', flush=True)
+try:
+    main_started.wait(10)
+    raise ValueError('in the subshell')
+finally:
+    subshell_done.set()
+"""
+
+MAIN_WAITS = """%%arun --sync
+main_started.set()
+subshell_done.wait(10)
+'main went on'
+"""
+
+
+@pytest.mark.skipif(
+    int(IPYKERNEL_VERSION.split(".")[0]) < 7,
+    reason=f"kernel subshells (JEP 91) are new in ipykernel 7; "
+    f"this is ipykernel {IPYKERNEL_VERSION}",
+)
+def test_an_error_in_a_subshells_cell_is_its_own_not_the_cell_started_after_it(
+    nb: Kernel,
+) -> None:
+    """IPython's displayhook keeps the result of the cell started last, here
+    the main shell's; the subshell's error must still be the subshell's."""
+    nb.ok(
+        "import threading\nmain_started, subshell_done = threading.Event(), threading.Event()"
+    )
+    subshell = nb.create_subshell()
+    in_subshell = nb.send(SUBSHELL_RAISES, subshell_id=subshell)
+    nb.wait_elsewhere(in_subshell, "subshell waiting")
+    in_main = nb.execute(MAIN_WAITS)  # started after the subshell's cell
+    assert in_main.error is None, raised(in_main)
+    assert in_main.result == "'main went on'"
+    sub_messages = nb.wait_idle_elsewhere(in_subshell)
+    errors = [m["content"] for m in sub_messages if m["msg_type"] == "error"]
+    assert [e["evalue"] for e in errors] == ["in the subshell"]
+    (reply,) = shell_replies(nb, [in_subshell])
+    assert reply["content"]["status"] == "error"
