@@ -408,9 +408,7 @@ def test_an_error_in_a_subshells_cell_is_its_own_not_the_cell_started_after_it(
 ) -> None:
     """IPython's displayhook keeps the result of the cell started last, here
     the main shell's; the subshell's error must still be the subshell's."""
-    nb.ok(
-        "import threading\nmain_started, subshell_done = threading.Event(), threading.Event()"
-    )
+    nb.ok("main_started, subshell_done = threading.Event(), threading.Event()")
     subshell = nb.create_subshell()
     in_subshell = nb.send(SUBSHELL_RAISES, subshell_id=subshell)
     nb.wait_elsewhere(in_subshell, "subshell waiting")
