@@ -207,7 +207,7 @@ class _Stop:
                 signal.pthread_kill(self._thread, signal.SIGINT)
                 return
             frame = sys._current_frames().get(self._thread)
-            found = _innermost_loop(frame, inside=_RUN)
+            found = _innermost_loop(frame, within=_THE_CALL)
             if found is not None:
                 loop, task = found
                 with contextlib.suppress(RuntimeError):  # that loop has just closed
@@ -221,7 +221,7 @@ class _Stop:
         __tracebackhide__ = True
         self.count += 1
         if self.count == 1:
-            here = _innermost_loop(frame, inside=_RUN)
+            here = _innermost_loop(frame, within=_THE_CALL)
             if here is not None:
                 loop, task = here
                 task.cancel()
@@ -314,9 +314,10 @@ def _acts_in(frame: FrameType | None) -> bool:
     return True
 
 
-_RUN = _Stop.run.__code__
-_ACTING = frozenset({_RUN, _Stop.ending.__code__})
+_ACTING = frozenset({_Stop.run.__code__, _Stop.ending.__code__})
 _WAITING = frozenset({ScriptRunner.call.__code__, exchange.__code__})
+#: Where the code's frames end: the loops outside are the kernel's.
+_THE_CALL = frozenset({_Stop.run.__code__, ScriptRunner.call.__code__})
 
 
 def _waiting_on(loop: asyncio.AbstractEventLoop | None) -> set[asyncio.Task[Any]]:
@@ -369,16 +370,17 @@ def _interrupted_at(cancelled: asyncio.CancelledError) -> KeyboardInterrupt:
 
 
 def _innermost_loop(
-    frame: FrameType | None, inside: CodeType | None = None
+    frame: FrameType | None, within: frozenset[CodeType] = frozenset()
 ) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None:
     """The innermost event loop run from ``frame`` outwards, and its main future.
 
     A ``run_until_complete`` of an asyncio loop (``asyncio.run``,
     ``Runner.run``, a library's own loop), or an ``asyncio.Runner.run``
     whose loop has no Python frames (uvloop).  The search ends at a frame
-    of ``inside``'s code.
+    of one of the codes ``within`` (the call's own: beyond it, the loops are
+    the kernel's, whatever line of the call a stop lands on).
     """
-    while frame is not None and frame.f_code is not inside:
+    while frame is not None and frame.f_code not in within:
         owner = frame.f_locals.get("self") if frame.f_code.co_name in _RUNS else None
         found: asyncio.Future[Any] | None = None
         if isinstance(owner, asyncio.AbstractEventLoop):

@@ -443,14 +443,18 @@ def test_the_last_failure_is_kept_for_the_hint_and_cleared_by_the_next_call() ->
 # -- a stop at every step ------------------------------------------------------------
 
 
-def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
+@pytest.mark.parametrize("ends", ["returns", "raises"])
+def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole(ends: str) -> None:
     """Whatever line of arunner's a stop lands on, the caller gets its loop and
-    task back, the script side keeps nothing, and the handler is Python's
-    default again: the call either ran or ended in KeyboardInterrupt."""
+    task back, the script side keeps nothing, the handler is Python's
+    default again, and the caller's own loop is never taken for the code's:
+    the call either ran or ended in KeyboardInterrupt (or the code's error)."""
     script = ScriptRunner()
 
     def library() -> None:
         asyncio.run(asyncio.sleep(0))
+        if ends == "raises":
+            raise ValueError("the code's own error")
 
     def cell(injector: Injector) -> tuple[bool, bool, str]:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
@@ -460,6 +464,8 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
             ended = "ran"
         except KeyboardInterrupt:
             ended = "stopped"
+        except ValueError:
+            ended = "raised"
         finally:
             injector.armed = False
         return (
@@ -480,7 +486,7 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole() -> None:
         where = describe(step)
         assert injector.fired, where
         assert (same_loop, same_task) == (True, True), where
-        assert ended in {"ran", "stopped"}, where
+        assert ended in {"ran" if ends == "returns" else "raised", "stopped"}, where
         side = script._script_side  # what asyncio.run() left: nothing running
         assert (side.loop, side.task, side.current_loop) == (None, None, None), where
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, where
