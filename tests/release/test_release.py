@@ -44,7 +44,7 @@ VERSION = PROJECT["version"]
 STEM = f"{DISTRIBUTION.replace('-', '_')}-{VERSION}"
 SPEC_NAME = "python3-arunner"
 #: The CPython minors the noxfile's test sessions run on.
-TESTED_PYTHONS = ["3.11", "3.12", "3.13"]
+TESTED_PYTHONS = ["3.11", "3.12", "3.13", "3.14", "3.15"]
 KERNEL_SCRIPT = Path(__file__).with_name("arun_in_kernel.py")
 
 
