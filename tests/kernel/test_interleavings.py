@@ -21,6 +21,13 @@ pytestmark = pytest.mark.kernel
 
 IPYKERNEL_VERSION = importlib.metadata.version("ipykernel")
 
+#: Kernel subshells (JEP 91) are new in ipykernel 7.
+needs_subshells = pytest.mark.skipif(
+    int(IPYKERNEL_VERSION.split(".")[0]) < 7,
+    reason=f"kernel subshells (JEP 91) are new in ipykernel 7; "
+    f"this is ipykernel {IPYKERNEL_VERSION}",
+)
+
 #: What a refused restart, reconfiguration or unload must tell the user to do.
 OWN_CELL = "in a cell of its own"
 
@@ -320,11 +327,7 @@ def _lines_by_parent(
     }
 
 
-@pytest.mark.skipif(
-    int(IPYKERNEL_VERSION.split(".")[0]) < 7,
-    reason=f"kernel subshells (JEP 91) are new in ipykernel 7; "
-    f"this is ipykernel {IPYKERNEL_VERSION}",
-)
+@needs_subshells
 def test_cells_in_the_main_shell_and_a_subshell_print_to_their_own_request(
     nb: Kernel,
 ) -> None:
@@ -398,11 +401,7 @@ subshell_done.wait(10)
 """
 
 
-@pytest.mark.skipif(
-    int(IPYKERNEL_VERSION.split(".")[0]) < 7,
-    reason=f"kernel subshells (JEP 91) are new in ipykernel 7; "
-    f"this is ipykernel {IPYKERNEL_VERSION}",
-)
+@needs_subshells
 def test_an_error_in_a_subshells_cell_is_its_own_not_the_cell_started_after_it(
     nb: Kernel,
 ) -> None:
