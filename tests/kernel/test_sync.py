@@ -186,29 +186,22 @@ def test_an_interrupted_library_call_shows_where_it_stopped_as_typed(
     assert "runners.py" not in shown, shown
 
 
-def test_an_interrupt_stops_a_pure_python_busy_loop(lib: Kernel) -> None:
-    reply = lib.execute(
-        interruptible("while True:\n    pass", magic="%%arun --sync"),
-        interrupt_on="started",
-    )
-    assert reply.ename == "KeyboardInterrupt"
-    assert reply.stdout == "started\ncleanup\n"
-    assert reply.interrupt_to_idle < 5
-    assert lib.value("%arun --sync fetch_all(3)") == "6"
-
-
 @pytest.mark.parametrize(
     "blocking",
     [
         "time.sleep(30)",
         "threading.Event().wait()",
         "concurrent.futures.Future().result()",
+        "while True:\n    pass",
     ],
-    ids=["time.sleep", "Event.wait", "Future.result"],
+    ids=["time.sleep", "Event.wait", "Future.result", "busy-loop"],
 )
-def test_a_blocking_call_stops_at_once(lib: Kernel, blocking: str) -> None:
-    """A stop reaches a call blocked in C at once, as Ctrl-C does in a script
-    (in a worker thread it waited for the call to return)."""
+def test_plain_python_and_blocking_calls_stop_at_once(
+    lib: Kernel, blocking: str
+) -> None:
+    """A stop reaches a call blocked in C, or a pure-Python loop, at once, as
+    Ctrl-C does in a script (in a worker thread it waited for a C call to
+    return)."""
     reply = lib.execute(
         interruptible(
             f"import concurrent.futures\n{blocking}\nprint('resumed')",
