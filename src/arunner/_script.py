@@ -131,7 +131,8 @@ class _Stop:
         self.timed_out_after: float | None = None
         self._timeout = timeout
         self._thread = threading.get_ident()
-        self._threads_before = {thread.ident for thread in threading.enumerate()}
+        #: the threads, not their idents: a new thread gets a finished one's
+        self._threads_before = set(threading.enumerate())
         #: loops in other threads cancelled by the first stop: thread, loop
         self._elsewhere: list[tuple[int, asyncio.AbstractEventLoop]] = []
         self._installed = False
@@ -236,7 +237,7 @@ class _Stop:
         frames = sys._current_frames()
         for thread in threading.enumerate():
             ident = thread.ident
-            if ident is None or ident in self._threads_before:
+            if ident is None or thread in self._threads_before:
                 continue
             found = _innermost_loop(frames.get(ident))
             if found is None:

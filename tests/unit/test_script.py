@@ -296,10 +296,19 @@ def _loop_in_a_new_thread(coroutine: Any) -> Any:
         executor.shutdown(wait=False)
 
 
-def test_a_stop_cancels_a_loop_a_thread_started_for_the_call_and_waits_for_it() -> None:
+@pytest.mark.parametrize("before", ["no other thread", "a thread that ends first"])
+def test_a_stop_cancels_a_loop_a_thread_started_for_the_call_and_waits_for_it(
+    before: str,
+) -> None:
+    """Also when the loop's thread reuses the ident of one that ran before the
+    call: the system hands a finished thread's ident to the next new one."""
     script = ScriptRunner()
     log: list[str] = []
     started = threading.Event()
+    ending = threading.Event()
+    earlier = threading.Thread(target=ending.wait)
+    if before == "a thread that ends first":
+        earlier.start()
 
     async def in_the_thread() -> None:
         log.append("in the loop")
@@ -317,6 +326,9 @@ def test_a_stop_cancels_a_loop_a_thread_started_for_the_call_and_waits_for_it() 
             stop()
 
         threading.Thread(target=stop_once_started).start()
+        if earlier.is_alive():
+            ending.set()
+            earlier.join()
         _loop_in_a_new_thread(in_the_thread())
         log.append("after the call")
 
