@@ -13,12 +13,12 @@ import concurrent.futures
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from arunner._interrupt import WAIT_SLICE
-from arunner._tasks import install_task_records
+from arunner._tasks import install_task_records, is_own
 
 __all__ = [
     "Closing",
@@ -57,12 +57,36 @@ def new_loop(
     loop = asyncio.new_event_loop() if loop_factory is None else loop_factory()
     if not isinstance(loop, asyncio.AbstractEventLoop):
         raise TypeError(f"loop_factory must return an asyncio event loop, got {loop!r}")
+    _check_fresh(loop)
     if debug is not None:
         loop.set_debug(debug)
     install_task_records(loop)
     executor = ContextExecutor(thread_name_prefix="arunner-executor")
     loop.set_default_executor(executor)
     return loop, executor
+
+
+def _check_fresh(loop: asyncio.AbstractEventLoop) -> None:
+    """Refuse a loop that the runner cannot own: closed, or run by another.
+
+    Neither fails by itself: the thread engine's ``run_forever`` would raise
+    at once, again and again, spinning a core, and each ``run`` would say
+    "Runner is closed" of a runner that is not.
+    """
+    if loop.is_closed():
+        raise ValueError(
+            f"loop_factory returned a closed event loop ({loop!r}); it must "
+            "return a new loop each time it is called, such as "
+            "asyncio.new_event_loop (a factory that hands out one loop object "
+            "again hands out a loop that an earlier runner closed)"
+        )
+    if loop.is_running():
+        raise ValueError(
+            f"loop_factory returned an event loop that is already running "
+            f"({loop!r}); it must return a new loop, such as "
+            "asyncio.new_event_loop. To run on the loop already running in "
+            "this thread, use mode='nest'."
+        )
 
 
 @dataclass
@@ -156,6 +180,15 @@ def finalize_loop(
         loop.close()
 
 
+def _names(tasks: Iterable[asyncio.Task[Any]]) -> list[str]:
+    """The names of the user's tasks among ``tasks``, sorted, to report.
+
+    A run's main task is arunner's wrapper around the user's code: no task
+    table lists it, and the waiting run reports its own end.
+    """
+    return sorted(task.get_name() for task in tasks if not is_own(task))
+
+
 def _remaining(deadline: float) -> float:
     return max(_STEP_GRACE, deadline - time.monotonic())
 
@@ -211,8 +244,8 @@ class _Finalizer:
                 break
             for task in pending:
                 task.cancel()
-            closing.cancelled += sorted(task.get_name() for task in pending)
-            closing.pending = sorted(task.get_name() for task in pending)
+            closing.cancelled += _names(pending)
+            closing.pending = _names(pending)
             waiter = loop.create_task(
                 asyncio.wait(pending, timeout=_remaining(self.deadline))
             )
@@ -220,7 +253,7 @@ class _Finalizer:
                 self.abandon("when a second interrupt stopped closing", waiter)
                 return False
             done, pending = waiter.result()
-            closing.pending = sorted(task.get_name() for task in pending)
+            closing.pending = _names(pending)
             for task in done:
                 self.report_failure(task)
             if pending:
@@ -258,16 +291,18 @@ class _Finalizer:
             # We warn about it ourselves; asyncio's "Task was destroyed but
             # it is pending" at garbage collection would only add noise.
             task._log_destroy_pending = False  # type: ignore[attr-defined]
-        names = sorted(task.get_name() for task in left)
+        names = _names(left)
         self.closing.pending = names
-        if len(names) == 1:
+        what = [f"task {name!r}" for name in names]
+        what += ["the code of a waiting run"] * sum(map(is_own, left))
+        if len(what) == 1:
             self.closing.problems.append(
-                f"task {names[0]!r} did not finish its cleanup {when} and was abandoned"
+                f"{what[0]} did not finish its cleanup {when} and was abandoned"
             )
-        elif names:
+        elif what:
             self.closing.problems.append(
-                f"tasks {', '.join(map(repr, names))} did not finish their "
-                f"cleanup {when} and were abandoned"
+                f"{', '.join(what)} did not finish their cleanup {when} "
+                "and were abandoned"
             )
 
     def bounded(self, step: Coroutine[Any, Any, None], what: str) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "cancel_tasks",
     "describe_task",
     "install_task_records",
+    "is_own",
     "mark_own",
     "named",
     "replace_tasks",
@@ -112,7 +113,8 @@ def mark_own(coro: Coroutine[Any, Any, Any]) -> None:
     _own.add(coro)
 
 
-def _is_own(task: asyncio.Task[Any]) -> bool:
+def is_own(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is the main task of a run, which no listing names."""
     return task.get_coro() in _own
 
 
@@ -135,7 +137,7 @@ class TaskInfo:
 
 def _user_tasks() -> list[asyncio.Task[Any]]:
     """The running loop's tasks that the user's code started."""
-    return [t for t in asyncio.all_tasks() if not _is_own(t)]
+    return [t for t in asyncio.all_tasks() if not is_own(t)]
 
 
 def snapshot(

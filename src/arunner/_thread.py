@@ -56,6 +56,10 @@ _JOIN_MARGIN = 0.5
 
 _thread_numbers = itertools.count(1)
 
+#: What a run waiting in one thread raises when another thread closes the
+#: runner: its main task was cancelled (its cleanup ran) or never finished.
+CLOSED_WHILE_WAITING = "Runner was closed while this run was waiting"
+
 
 class ThreadEngine:
     """Owns a loop that runs forever in a named daemon thread."""
@@ -74,7 +78,8 @@ class ThreadEngine:
         self.blocked_by: str | None = None
         self._responsive = threading.Event()
         self._responsive.set()
-        self._closing = False
+        #: whether close() has begun: the loop thread then closes the loop
+        self.closing_started = False
         self._close_timeout = 0.0
         #: filled in by the loop thread as it closes the loop
         self.closing = Closing()
@@ -107,7 +112,7 @@ class ThreadEngine:
             started.set()
             return
         started.set()
-        while not self._closing:
+        while not self.closing_started:
             try:
                 self.loop.run_forever()
             except BaseException:  # noqa: BLE001, S112
@@ -175,9 +180,9 @@ class ThreadEngine:
         May be called again after it returned with the thread still closing
         (the exit hook does): it then waits once more.
         """
-        if not self._closing:
+        if not self.closing_started:
             self._close_timeout = timeout
-            self._closing = True
+            self.closing_started = True
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 self.loop.call_soon_threadsafe(self.loop.stop)
         waiting = Closing()
@@ -315,17 +320,33 @@ class _Call(Generic[T]):
                         raise self._abandon() from None
         task = self.task
         assert task is not None
-        if self.cancel_took and task.cancelled():
-            # As asyncio.Runner: KeyboardInterrupt only if the interrupt's
-            # cancellation is the only one (user code may cancel it too).
-            # A task factory's tasks may lack uncancel().
-            uncancel = getattr(task, "uncancel", None)
-            if uncancel is not None and uncancel() == 0:
-                try:
-                    task.result()
-                except asyncio.CancelledError as exc:
-                    raise interrupted_at(exc) from None
+        if task.cancelled():
+            try:
+                task.result()
+            except asyncio.CancelledError as exc:
+                instead = self._instead_of(task, exc)
+                if instead is not None:
+                    raise instead from None
         return task.result()
+
+    def _instead_of(
+        self, task: asyncio.Task[T], cancelled: asyncio.CancelledError
+    ) -> BaseException | None:
+        """What a cancelled run raises instead of ``cancelled``, if anything,
+        pointing where its code stopped.
+
+        As asyncio.Runner: KeyboardInterrupt if the interrupt's cancellation
+        is the only one (user code may cancel it too; a task factory's
+        tasks may lack uncancel()).  A close() from another thread cancels
+        the run too: it says so, rather than a bare CancelledError.
+        """
+        uncancel = getattr(task, "uncancel", None)
+        if self.cancel_took and uncancel is not None and uncancel() == 0:
+            return interrupted_at(cancelled)
+        if self._engine.closing_started:
+            closed = RuntimeError(CLOSED_WHILE_WAITING)
+            return closed.with_traceback(interrupted_at(cancelled).__traceback__)
+        return None
 
     def _wait_a_slice(self) -> None:
         """Wait up to a slice for the run to end, doing the hook's work."""
@@ -353,7 +374,7 @@ class _Call(Generic[T]):
 
     def _check_alive(self) -> None:
         if self._engine.loop.is_closed() and not self.finished:
-            raise RuntimeError("Runner was closed while this run was waiting")
+            raise RuntimeError(CLOSED_WHILE_WAITING)
 
     def _abandon(self) -> KeyboardInterrupt:
         """Leave on a second interrupt without losing the task's outcome.

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -230,28 +231,77 @@ def test_close_from_the_loop_thread_is_refused() -> None:
         assert runner.run(noop()) is None
 
 
-def test_close_while_another_thread_waits_ends_that_wait() -> None:
-    runner = arunner.Runner(mode="thread")
-    started = threading.Event()
+def wait_in_thread(
+    runner: arunner.Runner, coro: Coroutine[Any, Any, None]
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``coro`` on ``runner`` from a thread of its own; what it raised."""
     outcome: list[BaseException] = []
 
-    async def long() -> None:
-        started.set()
-        await asyncio.sleep(60)
-
-    def wait_in_thread() -> None:
+    def wait() -> None:
         try:
-            runner.run(long())
+            runner.run(coro)
         except BaseException as exc:
             outcome.append(exc)
 
-    waiter = threading.Thread(target=wait_in_thread)
+    waiter = threading.Thread(target=wait)
     waiter.start()
+    return waiter, outcome
+
+
+def test_close_from_another_thread_ends_a_waiting_run_saying_so_after_its_cleanup() -> (
+    None
+):
+    """Not asyncio.Runner's: its close() cannot run while its loop does.  The
+    run used to end in a bare CancelledError, and the report named its main
+    task (Task-1), which no task table lists."""
+    runner = arunner.Runner(mode="thread")
+    started = threading.Event()
+    events: list[str] = []
+
+    async def long() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+            events.append("resumed")
+        finally:
+            await asyncio.sleep(0)  # a cleanup that waits
+            events.append("cleanup")
+
+    runner.start(asyncio.sleep(60), name="background")
+    waiter, outcome = wait_in_thread(runner, long())
     assert started.wait(10)
-    runner.close()
+    assert runner.shut_down() == ["background"]
     waiter.join(10)
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], asyncio.CancelledError)
+    assert events == ["cleanup"]
+    (raised,) = outcome
+    assert type(raised) is RuntimeError
+    assert str(raised) == "Runner was closed while this run was waiting"
+    names = [entry.name for entry in traceback.extract_tb(raised.__traceback__)]
+    assert "long" in names  # where the run's code was when it was closed
+
+
+def test_a_waiting_runs_endless_cleanup_is_named_by_its_run_when_abandoned() -> None:
+    runner = arunner.Runner(mode="thread", shutdown_timeout=0.2)
+    started = threading.Event()
+
+    async def endless_cleanup() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(60)
+
+    waiter, outcome = wait_in_thread(runner, endless_cleanup())
+    assert started.wait(10)
+    with pytest.warns(RuntimeWarning) as warned:
+        runner.close()
+    assert [str(w.message) for w in warned] == [
+        "arunner: the code of a waiting run did not finish its cleanup before "
+        "the shutdown timeout and was abandoned"
+    ]
+    waiter.join(10)
+    (raised,) = outcome
+    assert str(raised) == "Runner was closed while this run was waiting"
 
 
 # -- background tasks ----------------------------------------------------------------

@@ -180,6 +180,40 @@ def test_a_loop_factory_that_fails_reports_its_error() -> None:
             runner.run(add(1, 1))
 
 
+def test_a_loop_factory_that_returns_a_closed_loop_is_refused_at_once(
+    runner: arunner.Runner,
+) -> None:
+    """Accepted, the loop thread spun at 100 % of a core on run_forever's
+    error, and run() said "Runner is closed" of a runner that was not."""
+    closed = asyncio.new_event_loop()
+    closed.close()
+    before = set(threading.enumerate())
+    bad = arunner.Runner(mode=runner.mode, loop_factory=lambda: closed)
+    for _ in range(2):  # refused again, not half-started the first time
+        with pytest.raises(ValueError, match=r"loop_factory returned a closed event"):
+            bad.run(add(1, 1))
+    assert not bad.closed
+    assert bad.engine is None
+    assert set(threading.enumerate()) == before  # no loop thread left behind
+
+
+def test_a_loop_factory_that_returns_a_running_loop_is_refused_at_once(
+    runner: arunner.Runner,
+) -> None:
+    elsewhere = asyncio.new_event_loop()
+    serving = threading.Thread(target=elsewhere.run_forever)
+    serving.start()
+    try:
+        bad = arunner.Runner(mode=runner.mode, loop_factory=lambda: elsewhere)
+        with pytest.raises(ValueError, match=r"already running.*mode='nest'"):
+            bad.run(add(1, 1))
+        assert bad.engine is None
+    finally:
+        elsewhere.call_soon_threadsafe(elsewhere.stop)
+        serving.join()
+        elsewhere.close()
+
+
 def test_uvloop_as_loop_factory(runner: arunner.Runner) -> None:
     uvloop = pytest.importorskip("uvloop")
     with arunner.Runner(mode=runner.mode, loop_factory=uvloop.new_event_loop) as r:
