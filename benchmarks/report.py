@@ -368,9 +368,10 @@ def _kernel_sections(kernels: Sequence[KernelResults]) -> list[str]:
         "tasks with `%arun -b` that stay alive, and lists them with",
         "`%arun --tasks`, rendering both the text and the HTML table, timed",
         "inside the kernel. With those tasks alive it starts the live monitor",
-        "(`%arun --monitor`) and times one refresh that has a change to show (a",
-        "task was just started): the snapshot, both renderings and the display",
-        "update sent to the frontend, on the runner's loop thread. Memory is",
+        "(`%arun --monitor`) and times one refresh, which it makes every second",
+        "while tasks live (their ages advance): the snapshot, both renderings",
+        "and the display update sent to the frontend, on the runner's loop",
+        "thread. Memory is",
         "the kernel's resident set after a garbage collection; threads are the",
         "process's OS threads. Their figures and targets are in the first table.",
     ]

@@ -3,9 +3,10 @@
 ``%arun --monitor`` shows the table once, under a display id, and starts a
 task on the runner that takes a snapshot about once a second and replaces
 the display (``publish``, the display handle's ``update`` in a kernel)
-whenever something other than the ages changed: a task appeared, moved
-on, finished.  So an idle kernel sends nothing, and the user sees their
-tasks come and go while working in other cells.  The task is started
+while there are live tasks, so that their ages and the "updated" time
+advance, and once more when the last one is gone.  So a kernel without
+tasks sends nothing, and the user sees their tasks come, age, move on and
+go while working in other cells.  The task is started
 through ``in_cell`` with the monitor cell's route, so in ipykernel 7 the
 updates are addressed to that cell; frontends update a display id
 wherever it is shown.
@@ -53,7 +54,6 @@ class Monitor:
         self._where = cell_label(cell)
         self._cell_of = cell_of
         self._tasks: list[TaskInfo] = []
-        self._seen: list[tuple[str, str, str, int | None, int]] = []
         self._publish: Publish | None = None
         self._handle: BackgroundTask[object] | None = None
 
@@ -63,7 +63,7 @@ class Monitor:
 
     def view(self) -> TaskTable:
         """The table as it is now, to show before the monitor starts."""
-        self._note(self._runner.call(self._look))
+        self._tasks = self._runner.call(self._look)
         return self._table(live=True)
 
     def start(self, publish: Publish, route: Callable[[], None] | None) -> None:
@@ -81,11 +81,14 @@ class Monitor:
         self._handle = BackgroundTask(self._runner, task)
 
     def refresh(self) -> bool:
-        """Look at the tasks once; publish the table if it changed.
+        """Look at the tasks once; publish the table if it has live tasks,
+        whose ages have changed, or had some at the last look.
 
         Returns whether it published.  Call it on the loop's own thread.
         """
-        if not self._note(self._look()) or self._publish is None:
+        had_tasks = bool(self._tasks)
+        self._tasks = self._look()
+        if not (had_tasks or self._tasks) or self._publish is None:
             return False
         self._publish(self._table(live=True))
         return True
@@ -111,13 +114,6 @@ class Monitor:
         """The tasks now, located as far as the table shows them (loop thread)."""
         return snapshot(self._cell_of, located=ROWS)
 
-    def _note(self, tasks: list[TaskInfo]) -> bool:
-        """Keep ``tasks`` as the latest; whether they differ beyond their ages."""
-        seen = [(t.name, t.state, t.where, t.origin, t.depth) for t in tasks]
-        changed = seen != self._seen
-        self._tasks, self._seen = tasks, seen
-        return changed
-
     def _table(self, *, live: bool) -> TaskTable:
         moment = time.strftime("%H:%M:%S")
         caption = (
@@ -139,7 +135,7 @@ class Monitor:
             # second old.  At kernel shutdown the frontend may be gone
             # already; the cleanup of the other tasks must not suffer.
             with contextlib.suppress(Exception):
-                self._note(self._look())
+                self._tasks = self._look()
                 if self._publish is not None:
                     self._publish(self._table(live=False))
 

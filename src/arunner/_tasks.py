@@ -31,7 +31,7 @@ from typing import Any
 
 from arunner._awaiters import awaiter
 from arunner._origins import cell_label, origin, parse_cell_label
-from arunner._traceback import is_plumbing
+from arunner._traceback import in_asyncio, is_plumbing
 
 __all__ = [
     "CellOf",
@@ -295,7 +295,9 @@ def _suspended_at(
 ) -> str:
     """Where the task waits: the innermost frame of its ``await`` chain that
     is the user's (``sleep`` in asyncio's tasks.py says nothing useful), by
-    its cell and line where ``cell_of`` knows the file.
+    its cell and line where ``cell_of`` knows the file.  A task that runs
+    no code of the user's (``%arun -b asyncio.sleep(60)``) is named by the
+    function it runs, as the user wrote it: ``asyncio.sleep``.
 
     ``places`` keeps what each code and line was called, for the tasks of
     one snapshot: a thousand pollers wait at the same line.
@@ -305,12 +307,28 @@ def _suspended_at(
         return "-"
     frame = next(
         (f for f in reversed(frames) if not is_plumbing(f.f_code.co_filename)),
-        frames[-1],
+        None,
     )
+    if frame is None:  # arunner's wrapper, if any, awaits what the user wrote
+        return _public_name(
+            next((f for f in frames if in_asyncio(f.f_code.co_filename)), frames[0])
+        )
     key = (frame.f_code, frame.f_lineno)
     if key not in places:
         places[key] = _place(*key, cell_of)
     return places[key]
+
+
+def _public_name(frame: FrameType) -> str:
+    """The name the user calls a plumbing function by: ``asyncio.sleep``
+    rather than ``asyncio.tasks.sleep`` when the package exports it."""
+    code = frame.f_code
+    module = str(frame.f_globals.get("__name__", "?"))
+    package = module.partition(".")[0]
+    exported = getattr(sys.modules.get(package), code.co_qualname, None)
+    if getattr(exported, "__code__", None) is code:
+        module = package
+    return f"{module}.{code.co_qualname}"
 
 
 def _place(code: CodeType, line: int | None, cell_of: CellOf | None) -> str:
@@ -347,6 +365,16 @@ def _age(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes} min {secs} s"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+#: How the HTML table aligns each column: text left, the ages right.
+_ALIGN = {
+    "name": "left",
+    "state": "left",
+    "age": "right",
+    "started in": "left",
+    "suspended at": "left",
+}
 
 
 class TaskTable:
@@ -417,9 +445,18 @@ class TaskTable:
                 [self.caption, "no live tasks"] if self.caption else ["no live tasks"]
             )
             return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self._columns)
+        # Aligned explicitly: JupyterLab's stylesheet right-aligns table cells.
+        head = "".join(
+            f'<th style="text-align:{_ALIGN[c]}">{html.escape(c)}</th>'
+            for c in self._columns
+        )
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            "<tr>"
+            + "".join(
+                f'<td style="text-align:{_ALIGN[c]}">{html.escape(cell)}</td>'
+                for c, cell in zip(self._columns, row, strict=True)
+            )
+            + "</tr>"
             for row in self._rows("\u00a0\u00a0")
         )
         more = self._more()

@@ -323,15 +323,16 @@ class Kernel:
                 self.display_updates.append(msg)
 
     def wait_display_update(
-        self, display_id: str, text: str, timeout: float = PATIENCE
+        self, display_id: str, text: str, timeout: float = PATIENCE, *, after: int = 0
     ) -> dict[str, Any]:
-        """Wait for an update of the display ``display_id`` whose text has ``text``."""
+        """Wait for an update of the display ``display_id`` whose text has
+        ``text``, among the updates after the first ``after`` received."""
 
         def update() -> dict[str, Any] | None:
             return next(
                 (
                     m
-                    for m in self.display_updates
+                    for m in self.display_updates[after:]
                     if m["content"]["transient"].get("display_id") == display_id
                     and text in m["content"]["data"]["text/plain"]
                 ),

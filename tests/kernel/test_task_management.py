@@ -8,6 +8,7 @@ user reads: the UsageError of a refused start, the rows of ``%arun
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import ipykernel
 import pytest
@@ -153,7 +154,7 @@ def test_a_gathered_child_and_a_group_member_are_shown_under_their_parent(
         "\u2514 member",
     ]
     html = listing.outputs[-1]["content"]["data"]["text/html"]
-    assert "<td>\u2514 gathered-a</td>" in html
+    assert '<td style="text-align:left">\u2514 gathered-a</td>' in html
 
 
 def test_cancel_by_cell_cancels_what_that_cell_started(nb: Kernel) -> None:
@@ -201,6 +202,44 @@ def test_the_monitor_updates_its_display_with_a_task_started_later_and_stops(
         == "[]"
     )
     assert nb.ok("%arun --monitor off").stdout == "no task monitor is running\n"
+
+
+def ages_of(name: str, updates: list[dict[str, Any]]) -> list[float]:
+    """The ages (in seconds) that the monitor's updates showed for task ``name``."""
+    rows = (
+        re.split(r"\s{2,}", line)
+        for update in updates
+        for line in update["content"]["data"]["text/plain"].splitlines()
+    )
+    return [float(row[2].removesuffix(" s")) for row in rows if row[0] == name]
+
+
+def test_the_monitor_keeps_ages_current_while_a_task_lives(nb: Kernel) -> None:
+    monitor = nb.ok("%arun --monitor")
+    shown = display_id(monitor)
+    nb.ok("%arun -b -n aging asyncio.sleep(60)")
+    nb.wait_display_update(shown, "aging")
+    seen = len(nb.display_updates)
+    # Nothing about the task changes now but its age: the monitor still sends.
+    nb.wait_display_update(shown, "aging", after=seen)
+    updates = [
+        m
+        for m in nb.display_updates
+        if m["content"]["transient"].get("display_id") == shown
+    ]
+    ages = ages_of("aging", updates)
+    assert len(ages) >= 2
+    assert ages == sorted(ages)
+    assert ages[-1] > ages[0]
+    captions = {m["content"]["data"]["text/plain"].splitlines()[0] for m in updates}
+    assert len(captions) >= 2  # "updated HH:MM:SS" moves on too
+    page = updates[-1]["content"]["data"]["text/html"]
+    # A task that runs asyncio's code only is named as the user wrote it, not
+    # by asyncio/tasks.py; JupyterLab right-aligns cells not aligned here.
+    assert '<td style="text-align:left">asyncio.sleep</td>' in page
+    assert "tasks.py" not in page
+    assert '<td style="text-align:left">aging</td>' in page
+    assert nb.ok("%arun --monitor off").stdout == "task monitor stopped\n"
 
 
 def test_a_restart_stops_the_monitor(nb: Kernel) -> None:

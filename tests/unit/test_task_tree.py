@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -111,6 +112,10 @@ def test_a_task_awaited_from_outside_the_loop_stays_at_the_top(
     assert tree(runner) == [(0, "from-outside")]
 
 
+#: How the HTML table starts a text cell.
+LEFT = '<td style="text-align:left">'
+
+
 def info(name: str, depth: int = 0) -> TaskInfo:
     return TaskInfo(name, "pending", 1.0, "-", origin=3, depth=depth)
 
@@ -120,10 +125,44 @@ def test_the_table_indents_nested_tasks_in_text_and_html() -> None:
     widest = len("  \u2514 grandchild")
     names = [line[:widest].rstrip() for line in str(table).splitlines()[1:]]
     assert names == ["parent", "\u2514 child", "  \u2514 grandchild"]
-    assert "<td>\u00a0\u00a0\u2514 grandchild</td><td>pending</td>" in (
-        table._repr_html_()
+    assert (
+        f"{LEFT}\u00a0\u00a0\u2514 grandchild</td>{LEFT}pending</td>"
+        in table._repr_html_()
     )
-    assert "<td>In[3]</td>" in table._repr_html_()
+    assert f"{LEFT}In[3]</td>" in table._repr_html_()
+
+
+def test_the_html_table_aligns_text_left_and_ages_right() -> None:
+    # JupyterLab's stylesheet right-aligns every table cell.
+    page = TaskTable([info("t")])._repr_html_()
+    assert re.findall(r"<t[hd][ >]", page) == [*["<th "] * 5, *["<td "] * 5]
+    aligned = re.findall(r'<t[hd] style="text-align:(\w+)">([^<]*)<', page)
+    assert aligned == [
+        ("left", "name"),
+        ("left", "state"),
+        ("right", "age"),
+        ("left", "started in"),
+        ("left", "suspended at"),
+        ("left", "t"),
+        ("left", "pending"),
+        ("right", "1.0 s"),
+        ("left", "In[3]"),
+        ("left", "-"),
+    ]
+
+
+def test_a_task_that_runs_only_asyncio_is_named_by_its_function(
+    runner: arunner.Runner,
+) -> None:
+    # Not asyncio/tasks.py with its install path and line: what the user wrote.
+    runner.start(asyncio.sleep(60), name="bare")
+    runner.start(asyncio.wait_for(parked(), 60), name="bounded")
+    runner.call(lambda: None)  # a loop turn: each task reaches its first await
+    where = {t.name: t.where for t in runner.tasks()}
+    assert where["bare"] == "asyncio.sleep"
+    assert where["bounded"] == "asyncio.wait_for"
+    nested = [t.where for t in runner.tasks() if t.depth == 1]
+    assert [w.split()[0] for w in nested] == ["parked"]  # the user's frame
 
 
 def test_a_limited_table_counts_the_rows_it_leaves_out() -> None:
@@ -136,7 +175,7 @@ def test_a_limited_table_counts_the_rows_it_leaves_out() -> None:
     assert len(table) == 5
 
 
-def test_the_monitor_publishes_changes_only_and_stops_once(
+def test_the_monitor_publishes_while_tasks_live_and_stops_once(
     runner: arunner.Runner,
 ) -> None:
     published: list[TaskTable] = []
@@ -145,17 +184,22 @@ def test_the_monitor_publishes_changes_only_and_stops_once(
     monitor.start(published.append, None)
     assert monitor.running
     assert runner.tasks() == []  # its own task is never listed
-    assert not runner.call(monitor.refresh)  # nothing changed
+    assert not runner.call(monitor.refresh)  # no tasks: nothing to send
     handle = runner.start(parked(), name="appeared")
     assert runner.call(monitor.refresh)
     assert [t.name for t in published[-1].tasks] == ["appeared"]
     assert "live task monitor of In[7]" in published[-1].caption
-    assert not runner.call(monitor.refresh)  # older, but the same
+    age = published[-1].tasks[0].age
+    assert runner.call(monitor.refresh)  # the same task, older: its age is news
+    assert published[-1].tasks[0].age > age  # type: ignore[operator]
     handle.cancel()
     with pytest.raises(asyncio.CancelledError):
         handle.result(timeout=5)
-    assert runner.call(monitor.refresh)
+    assert runner.call(monitor.refresh)  # the last one went
     assert published[-1].tasks == []
+    sent = len(published)
+    assert not runner.call(monitor.refresh)  # and then nothing
+    assert len(published) == sent
     assert monitor.stop()
     assert "stopped" in published[-1].caption
     assert not monitor.running
