@@ -85,6 +85,34 @@ def test_a_kernel_from_the_spec_runs_arun_without_load_ext(tmp_path: Path) -> No
     assert_arun_works_without_load_ext(manager, tmp_path / "kernel.log")
 
 
+def test_the_readmes_first_cell_is_silent_in_a_kernel_from_the_spec(
+    tmp_path: Path,
+) -> None:
+    """The README's cell 1, ``%load_ext arunner``, in the kernel it recommends.
+
+    The spec loads ``arunner.magics``, so IPython's extension manager does
+    not list ``arunner`` as loaded and ``%load_ext arunner`` finds it set up
+    already without saying "already loaded"; ``%unload_ext arunner`` then
+    works as anywhere.  (A plain kernel's ``%load_ext arunner`` is what
+    every other kernel test starts with.)
+    """
+    specs = KernelSpecManager(kernel_dirs=[str(SOURCE.parent)])
+    manager = KernelManager(kernel_name=SPEC_NAME, kernel_spec_manager=specs)
+    with (tmp_path / "kernel.log").open("w") as out:
+        manager.start_kernel(stdout=out, stderr=out)
+        kernel = Kernel(manager, tmp_path / "kernel.log")
+        try:
+            first = kernel.ok("%load_ext arunner\nimport asyncio")
+            assert (first.stdout, first.stderr) == ("", "")
+            assert kernel.value("%arun asyncio.sleep(0, 'ran')") == "'ran'"
+            unloaded = kernel.ok("%unload_ext arunner")
+            assert (unloaded.stdout, unloaded.stderr) == ("", "")
+            gone = kernel.execute("%arun asyncio.sleep(0)")
+            assert "magic function `%arun` not found" in gone.stderr
+        finally:
+            kernel.stop()
+
+
 @pytest.mark.parametrize(
     ("path", "text"),
     [
