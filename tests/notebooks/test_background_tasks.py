@@ -40,7 +40,8 @@ def test_the_task_table_lists_the_heartbeat_as_text_and_html(
     assert row.split()[:2] == ["heartbeat", "pending"]
     (shown,) = [o for o in table.outputs if o.output_type == "execute_result"]
     assert '<table class="arunner-tasks">' in shown.data["text/html"]
-    assert "<td>heartbeat</td><td>pending</td>" in shown.data["text/html"]
+    left = '<td style="text-align:left">'
+    assert f"{left}heartbeat</td>{left}pending</td>" in shown.data["text/html"]
 
 
 def test_cancel_stops_the_task_whose_cleanup_prints_under_its_own_cell(

@@ -474,7 +474,7 @@ def test_tasks_lists_live_tasks_as_text_and_html(ready: Shell) -> None:
         "3)",
     ]
     assert '<table class="arunner-tasks">' in table._repr_html_()
-    assert "<td>sleeper</td>" in table._repr_html_()
+    assert '<td style="text-align:left">sleeper</td>' in table._repr_html_()
 
 
 def test_cancel_by_name_all_and_unknown(
