@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tour: run notebooks/quickstart.ipynb in a fresh kernel and show what happened.
+"""The tour: run src/arunner/notebooks/quickstart.ipynb in a fresh kernel and show what happened.
 
 Prints every cell with its output, then the two facts the quickstart is
 about: how long after the interrupt the cleanup ran, and the ContextVar
@@ -27,7 +27,8 @@ from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+#: In the package, so that ``python -m arunner notebooks`` can copy them out.
+NOTEBOOKS = ROOT / "src" / "arunner" / "notebooks"
 QUICKSTART = NOTEBOOKS / "quickstart.ipynb"
 
 #: Bound on any one cell; the slowest cell of any notebook takes a second.

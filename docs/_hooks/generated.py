@@ -4,8 +4,9 @@ A page marks a place with a line of its own, ``<!-- generated: NAME -->``
 (or ``<!-- generated: NAME ARGUMENT -->``), and this hook puts the text
 there at build time, so that the magic and configuration references can
 never drift from ``%arun?`` and the traits.  It also brings the notebooks of
-``notebooks/`` into the site: they live outside ``docs/`` because the tests
-and the tour run them on their own.
+``src/arunner/notebooks/`` into the site: they live in the package, where
+``python -m arunner notebooks`` copies them from, and the tests and the tour
+run them on their own.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
+PACKAGE = ROOT / "src" / "arunner"
+NOTEBOOKS = PACKAGE / "notebooks"
 
 #: The notebooks in reading order, with their nav titles (the notebooks' own
 #: headings lose their code spans there); any others follow alphabetically.
@@ -86,7 +88,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         files.append(
             File(
                 f"notebooks/{name}",
-                src_dir=str(ROOT),
+                src_dir=str(PACKAGE),
                 dest_dir=config.site_dir,
                 use_directory_urls=config.use_directory_urls,
             )

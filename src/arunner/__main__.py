@@ -1,16 +1,11 @@
-"""``python -m arunner COMMAND``: command-line helpers (for now, ``doctor``)."""
+"""``python -m arunner COMMAND``: command-line helpers (``doctor``, ``notebooks``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
-from arunner import _doctor
-
-COMMANDS: dict[str, tuple[Callable[[], int], str]] = {
-    "doctor": (_doctor.main, "print what a bug report needs"),
-}
+from arunner import _doctor, _notebooks
 
 
 def main(argv: list[str]) -> int:
@@ -19,11 +14,25 @@ def main(argv: list[str]) -> int:
         description="Helpers for arunner, asyncio that works in Jupyter and IPython.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        commands.add_parser(name, help=help_text)
+    commands.add_parser("doctor", help="print what a bug report needs")
+    copy = commands.add_parser(
+        "notebooks",
+        help="copy the example notebooks into a directory",
+        description="Copy arunner's example notebooks (quickstart, background "
+        "tasks, widgets, configuration, migrating) into DIR, made if need be. "
+        "Files already there are never overwritten.",
+    )
+    copy.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        default=_notebooks.DEFAULT_DIR,
+        help=f"where to put them (default: ./{_notebooks.DEFAULT_DIR})",
+    )
     options = parser.parse_args(argv)  # exits with code 2 and usage when wrong
-    command, _ = COMMANDS[options.command]
-    return command()
+    if options.command == "notebooks":
+        return _notebooks.main(options.directory)
+    return _doctor.main()
 
 
 if __name__ == "__main__":
