@@ -159,8 +159,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[OLDEST])
 def notebooks(session: nox.Session) -> None:
-    """Execute every notebook in a fresh kernel (nbclient) and check its outputs."""
+    """Execute every notebook in a fresh kernel (nbclient) and check its outputs.
+
+    Without uvloop, which the test extra brings: it is no dependency of
+    arunner, so the notebooks must run where a plain ``pip install`` leaves
+    the user (the docs build runs them with it).
+    """
     session.install("-e", ".[test,notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    session.run_install("uv", "pip", "uninstall", "uvloop")
     pytest(session, "tests/notebooks")
 
 

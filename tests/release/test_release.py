@@ -46,6 +46,8 @@ SPEC_NAME = "python3-arunner"
 #: The CPython minors the noxfile's test sessions run on.
 TESTED_PYTHONS = ["3.11", "3.12", "3.13", "3.14", "3.15"]
 KERNEL_SCRIPT = Path(__file__).with_name("arun_in_kernel.py")
+#: The example notebooks the wheel ships (src/arunner/notebooks).
+NOTEBOOKS = ("quickstart", "background-tasks", "widgets", "configuration", "migrating")
 
 
 def uv() -> str:
@@ -242,6 +244,8 @@ def test_the_wheel_holds_the_package_and_the_kernelspec(dist: Dist) -> None:
     assert {
         "arunner/__init__.py",
         "arunner/py.typed",
+        # the examples, for `python -m arunner notebooks`
+        *(f"arunner/notebooks/{name}.ipynb" for name in NOTEBOOKS),
         f"{STEM}.data/data/share/jupyter/kernels/{SPEC_NAME}/kernel.json",
         f"{STEM}.dist-info/licenses/LICENSE",
     } <= names
@@ -360,6 +364,18 @@ def test_doctor_from_the_wheel_names_the_distribution(
     assert findings[DISTRIBUTION] == VERSION
     expected = wheel_venv / "share" / "jupyter" / "kernels" / SPEC_NAME
     assert Path(findings["kernelspec"]) == expected
+
+
+def test_the_notebooks_command_from_the_wheel_copies_them_out(
+    wheel_venv: Path, home: Path
+) -> None:
+    run(
+        [wheel_venv / "bin" / "python", "-m", "arunner", "notebooks", "copies"],
+        cwd=home,
+        env=isolated_env(home, wheel_venv),
+    )
+    copied = sorted(p.name for p in (home / "copies").iterdir())
+    assert copied == sorted(f"{name}.ipynb" for name in NOTEBOOKS)
 
 
 # -- the sdist ----------------------------------------------------------------------
