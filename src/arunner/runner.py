@@ -15,10 +15,12 @@ import atexit
 import contextvars
 import functools
 import inspect
+import os
 import threading
 import time
 import types
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Literal, Protocol, TypeVar, cast
 
@@ -117,6 +119,8 @@ class Runner:
         self._debug = debug
         self._loop_factory = loop_factory
         self._closed = False
+        #: the process that owns the engine, when this one is a fork of it
+        self._forked_from: int | None = None
         self._init_lock = threading.Lock()
         self._while_waiting: Callable[[], None] | None = None
 
@@ -357,7 +361,7 @@ class Runner:
             if self._closed:
                 if inspect.iscoroutine(pending):
                     pending.close()
-                raise RuntimeError("Runner is closed")
+                raise RuntimeError(self._closed_message())
             if self._engine is None:
                 try:
                     self._engine = self._make_engine()
@@ -365,11 +369,29 @@ class Runner:
                     if inspect.iscoroutine(pending):
                         pending.close()
                     raise
+                _started.add(self)
                 if isinstance(self._engine, ThreadEngine):
                     self._engine.while_waiting = self._while_waiting
                 _open_engines[self._engine] = self._shutdown_timeout
                 _ensure_exit_hook()
             return self._engine
+
+    def _closed_message(self) -> str:
+        if self._forked_from is None:
+            return "Runner is closed"
+        return (
+            f"Runner is closed in this process: it belongs to process "
+            f"{self._forked_from}, which forked this one, and its loop, its "
+            "tasks and their cleanup stay there. Create a new Runner here."
+        )
+
+    def _disown(self, parent: int) -> None:
+        """In a forked child: let go of the parent's engine, without closing it."""
+        self._init_lock = threading.Lock()  # a parent's thread may have held it
+        if self._engine is not None:
+            self._engine = None
+            self._closed = True
+            self._forked_from = parent
 
     def _make_engine(self) -> _Engine:
         mode = self.mode
@@ -567,6 +589,35 @@ def _wait_from_outside(task: asyncio.Task[T], timeout: float | None) -> T:
 #: Strong references: a runner that nobody references any more may still
 #: have tasks running on its loop, whose cleanup must run at exit.
 _open_engines: dict[_Engine, float] = {}
+
+#: The runners that have started an engine, to disown in a forked child.
+_started: weakref.WeakSet[Runner] = weakref.WeakSet()
+
+
+def _disown_after_fork() -> None:
+    """In a forked child, the parent's runners stay the parent's.
+
+    The child holds copies of their loops and tasks (and none of their
+    threads); closing them there, by close() or at the child's exit, would
+    run the parent's cleanup a second time, and the parent runs it again.
+    So the child lets go of them: each runner counts as closed there, with
+    no cleanup, and says why when it is used.  Letting go must not free the
+    copies either: freeing a suspended coroutine runs its ``finally``
+    blocks, which are that cleanup.  So the child keeps them for good, as
+    it keeps the frames of the parent's other threads (which fork leaves
+    behind, unfreed).
+    """
+    import ctypes  # only a forked child needs it
+
+    for engine in _open_engines:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
+    _open_engines.clear()
+    for runner in list(_started):
+        runner._disown(os.getppid())
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_disown_after_fork)
 
 
 def _wait_for_cleanup() -> None:

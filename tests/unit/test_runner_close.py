@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import subprocess
 import sys
 import textwrap
@@ -377,6 +378,68 @@ def test_a_forgotten_runner_is_closed_at_interpreter_exit(tmp_path: Path) -> Non
     assert proc.stdout == "started\n"
     assert marker.read_text() == "cleanup ran"
     assert "destroyed but it is pending" not in proc.stderr
+    assert proc.stderr == ""
+
+
+#: A program with an open runner and a pending task forks; the child exits
+#: normally, after closing the runner or not.  The task's cleanup writes
+#: which process ran it.
+FORKS = """
+import asyncio, os, pathlib, sys, warnings, arunner
+warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+log = pathlib.Path(sys.argv[1])
+parent = os.getpid()
+runner = arunner.Runner(mode=sys.argv[2])
+
+def note(step):
+    with log.open("a") as file:
+        print("parent" if os.getpid() == parent else "child", step, file=file)
+
+async def pending():
+    try:
+        await asyncio.sleep(60)
+    finally:
+        note("began cleanup")
+        await asyncio.sleep(0)  # a cleanup that waits
+        note("ended cleanup")
+
+runner.start(pending(), name="pending")
+runner.run(asyncio.sleep(0))  # the inline engine's task starts waiting here
+if os.fork() == 0:
+    try:
+        runner.run(asyncio.sleep(0))
+    except RuntimeError as exc:
+        print(f"child: {exc}", flush=True)
+    if sys.argv[3] == "close":
+        runner.close()
+    sys.exit(0)  # a normal exit: interpreter shutdown, exit hooks and all
+os.wait()
+"""
+
+
+@pytest.mark.parametrize("child", ["close", "exit"])
+@pytest.mark.parametrize("mode", ["inline", "thread"])
+def test_a_forked_child_leaves_the_parents_runner_and_cleanup_alone(
+    tmp_path: Path, mode: str, child: str
+) -> None:
+    """Cleanup runs once, in the process that owns the runner.  The child's
+    exit closed the inherited runner and ran the parent's cleanup there too."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork() on this platform")
+    log = tmp_path / "cleanup.log"
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", FORKS, str(log), mode, child],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text() == "parent began cleanup\nparent ended cleanup\n"
+    assert proc.stdout.startswith(
+        "child: Runner is closed in this process: it belongs to process "
+    )
+    assert "which forked this one" in proc.stdout
     assert proc.stderr == ""
 
 
