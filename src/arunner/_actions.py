@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 
 from arunner._monitor import Monitor, Publish
-from arunner._origins import cell_label
+from arunner._origins import cell_label, parse_cell_label
 from arunner._tasks import CellOf, TaskTable, cancel_tasks, named, replace_tasks
 from arunner.runner import Runner
 
@@ -78,11 +78,15 @@ def cancel(runner: Runner | None, target: str) -> str:
     if not cancelled:
         live = [] if runner is None else runner.tasks()
         names = ", ".join(t.name for t in live) or "none"
-        which = (
-            f"no live task was started by {target}"
-            if target.startswith("In[")
-            else f"no live task is called {target!r}"
-        )
+        if parse_cell_label(target) is not None:
+            which = f"no live task was started by {target}"
+        elif target.startswith("In["):  # meant as a cell, looked up as a name
+            which = (
+                f"no live task is called {target!r}, and {target} names no "
+                "cell: write a cell as In[N] with its number, e.g. --cancel In[3]"
+            )
+        else:
+            which = f"no live task is called {target!r}"
         raise ActionError(
             f"{which} (live tasks: {names}); see %arun --tasks, or use --cancel all"
         )

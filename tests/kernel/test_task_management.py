@@ -15,6 +15,7 @@ import pytest
 
 from tests.kernel.cells import ROUTES_BY_CONTEXT
 from tests.kernel.conftest import Kernel, Reply
+from tests.kernel.test_interleavings import needs_subshells
 
 pytestmark = pytest.mark.kernel
 
@@ -172,6 +173,60 @@ def test_cancel_by_cell_cancels_what_that_cell_started(nb: Kernel) -> None:
     assert nowhere.stderr.startswith(
         f"UsageError: no live task was started by In[{first.execution_count}]"
     )
+
+
+def test_cancel_of_a_malformed_cell_says_it_looked_for_a_task_so_named(
+    nb: Kernel,
+) -> None:
+    """In[abc] names no cell: the lookup was by name, and the error said
+    "no live task was started by In[abc]"."""
+    nb.ok("%arun -b -n other parked()")
+    nowhere = nb.execute("%arun --cancel In[abc]")
+    assert nowhere.stderr.startswith(
+        "UsageError: no live task is called 'In[abc]', and In[abc] names no "
+        "cell: write a cell as In[N] with its number, e.g. --cancel In[3] "
+        "(live tasks: other)"
+    )
+    nb.ok("%arun -b -n In[abc] parked()")
+    named = nb.ok("%arun --cancel In[abc]")
+    assert named.stdout == "cancelled 1 task(s): In[abc]\n"
+
+
+WAITS_IN_MAIN = """%%arun
+print('main waiting', flush=True)
+try:
+    await asyncio.sleep(60)
+    print('main resumed', flush=True)
+finally:
+    await asyncio.sleep(0)
+    print('main cleaned up', flush=True)
+"""
+
+
+@needs_subshells
+def test_a_restart_from_a_subshell_ends_the_waiting_cell_saying_why(
+    nb: Kernel,
+) -> None:
+    """The cell ended in a bare CancelledError, and the restart's report
+    named its hidden main task (Task-1) beside the user's."""
+    nb.ok("%arun -b -n other parked()")
+    in_main = nb.send(WAITS_IN_MAIN)
+    nb.wait_elsewhere(in_main, "main waiting")
+    restart = nb.send("%arun --restart", subshell_id=nb.create_subshell())
+    said = "".join(
+        m["content"].get("text", "") for m in nb.wait_idle_elsewhere(restart)
+    )
+    assert said == "restarted the runner; cancelled 1 pending task(s): other\n"
+    messages = nb.wait_idle_elsewhere(in_main)
+    printed = "".join(m["content"].get("text", "") for m in messages)
+    assert printed == "main waiting\nmain cleaned up\n"
+    (error,) = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert (error["ename"], error["evalue"]) == (
+        "RuntimeError",
+        "Runner was closed while this run was waiting",
+    )
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+    assert "await asyncio.sleep(60)" in shown, shown
 
 
 def display_id(reply: Reply) -> str:
