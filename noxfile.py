@@ -147,9 +147,15 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site strictly: any warning fails the build.
 
     The notebooks are executed during the build, in kernels of this
-    environment, so it holds what the notebooks session holds.
+    environment, so it holds what the notebooks session holds, and the
+    doctor's sample output is a real run's (docs/_hooks/generated.py).
+    First every example of the pages runs and must print its Output block,
+    error lines and interrupted cells included (tests/unit/test_docs_examples.py):
+    no sample is published unchecked.
     """
     session.install("-e", ".[docs,test,notebooks]", *KERNEL_FLAVOURS["ipykernel7"])
+    # Not through pytest(): this session's arguments are mkdocs's.
+    session.run("pytest", "-q", "tests/unit/test_docs_examples.py")
     # Material prints a banner about MkDocs 2.0 on every build; it is no warning.
     session.env["NO_MKDOCS_2_WARNING"] = "1"
     # No user-wide "python3" kernelspec may stand in for this environment's.

@@ -2,8 +2,9 @@
 
 A page marks a place with a line of its own, ``<!-- generated: NAME -->``
 (or ``<!-- generated: NAME ARGUMENT -->``), and this hook puts the text
-there at build time, so that the magic and configuration references can
-never drift from ``%arun?`` and the traits.  It also brings the notebooks of
+there at build time, so that the magic and configuration references and
+the doctor's sample output can never drift from ``%arun?``, the traits and
+a real run.  It also brings the notebooks of
 ``src/arunner/notebooks/`` into the site: they live in the package, where
 ``python -m arunner notebooks`` copies them from, and the tests and the tour
 run them on their own.
@@ -15,6 +16,8 @@ import argparse
 import inspect
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -180,6 +183,29 @@ def config_traits(argument: str, page: Page) -> str:
     return "\n".join(sections)
 
 
+def doctor(argument: str, page: Page) -> str:
+    """What ``python -m arunner doctor`` prints, from a real run in the build's
+    environment, so that the sample can never go stale.
+
+    The environment's own path is shown as ``~/.venv``, where a reader's
+    would be; a doctor that fails or complains fails the build.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "arunner", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0 or done.stderr:
+        raise RuntimeError(
+            f"{page.file.src_path}: python -m arunner doctor failed "
+            f"(exit code {done.returncode}): {done.stderr}"
+        )
+    printed = done.stdout.replace(sys.prefix, "~/.venv").rstrip()
+    return f"```console\n$ python -m arunner doctor\n{printed}\n```\n"
+
+
 def optional_image(argument: str, page: Page) -> str:
     """An image that another part of the project produces, shown once it exists.
 
@@ -241,6 +267,7 @@ GENERATORS: dict[str, Callable[[str, Page], str]] = {
     "magic-usage": magic_usage,
     "magic-options": magic_options,
     "config-traits": config_traits,
+    "doctor": doctor,
     "optional-image": optional_image,
     "quote": quote,
 }
