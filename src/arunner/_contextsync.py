@@ -1,25 +1,38 @@
 """The context sync: plain cells and ``%arun`` cells share their ContextVars.
 
-The runner's persistent context and the context the shell runs plain cells
-in start out alike and would drift apart.  To keep one notebook one program,
-each call from the shell exchanges changes with the runner:
+Plain cells (and ``--sync`` ones) run in the shell's context; ``%arun``
+cells run on the runner's loop, in the runner's persistent context.  A
+Context can be entered by one thread at a time, and the shell's thread
+waits inside its own while the call runs, so the two cannot be one object.
+To keep one notebook one program, each call from the shell mirrors one into
+the other:
 
-* on the way in, what plain cells changed since the last call is set in the
-  call's own context (the persistent one) before the user's code runs;
-* on the way out, however the call ends, what the call changed is set in the
-  shell's context, so that the next plain cell sees it.
+* on the way in, the call's context is made to hold what the shell's holds
+  (whatever the call's context held before: the persistent context as the
+  last call left it, or a copy of it when another run holds it);
+* on the way out, however the call ends, what the call changed is made so
+  in the shell's context, so that the next plain cell sees it; a call
+  abandoned by a second stop has not ended, so what it changed until then
+  is read from the runner's context, which it holds (the runner goes on in
+  a copy of it).
 
-Changes are told apart by identity (``is not``), so a value put back as it
-was is no change, and the cost is one pass over the variables per side.
-The variables that route output and requests (ipykernel's parent headers,
-sniffio's current library) belong to each side and are never carried.
-Background tasks are not part of it: as in asyncio, each keeps the copy of
-the context it was created with.
+Values are told apart by identity (``is not``), so a value put back as it
+was is no change; a variable that is gone is a change too (a ``reset`` back
+to no value).  Python can take a value away only by resetting a Token made
+in the very Context that holds it, so each side keeps the Tokens of the
+sync's own ``set`` calls that gave a variable its first value there; the
+rare variable that got its value some other way (before the runner
+started, say) keeps it, and the cell says so.  The variables that route
+output and requests (ipykernel's parent headers, the cell that started a
+task) belong to each side and are never carried.  Background tasks are not
+part of it: as in asyncio, each keeps the copy of the context it was
+created with.
 """
 
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,34 +41,82 @@ __all__ = ["ContextSync", "Exchange", "own_context"]
 
 Changes = list[tuple[contextvars.ContextVar[Any], Any]]
 
+#: The value of a variable that has none (the one a Token records).
+MISSING = contextvars.Token.MISSING
+
 
 def _changes(
     before: contextvars.Context,
     after: contextvars.Context,
     excluded: frozenset[contextvars.ContextVar[Any]],
 ) -> Changes:
-    """The variables whose value in ``after`` is not the one in ``before``."""
-    return [
+    """What turns ``before`` into ``after``: a new value, or MISSING for none."""
+    changed = [
         (variable, value)
         for variable, value in after.items()
         if variable not in excluded
         and (variable not in before or before[variable] is not value)
     ]
+    gone = [v for v in before if v not in after and v not in excluded]
+    return changed + [(variable, MISSING) for variable in gone]
+
+
+class _Side:
+    """One side's Tokens that take a value away: those of the sync's own
+    ``set`` calls that gave a variable its first value on that side."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._unsetters: dict[contextvars.ContextVar[Any], list[Any]] = {}
+
+    def apply(self, changes: Changes) -> list[tuple[contextvars.ContextVar[Any], Any]]:
+        """Make ``changes`` in the current context; return the variables that
+        could not lose their value, with the value they keep."""
+        kept = []
+        for variable, value in changes:
+            if value is not MISSING:
+                token = variable.set(value)
+                if token.old_value is MISSING:
+                    self._unsetters.setdefault(variable, []).append(token)
+            elif (now := variable.get(MISSING)) is not MISSING and not self._unset(
+                variable
+            ):
+                kept.append((variable, now))
+        return kept
+
+    def _unset(self, variable: contextvars.ContextVar[Any]) -> bool:
+        # A Token of another Context (a copy a run got) raises ValueError,
+        # one already used RuntimeError; either way it is of no more use.
+        for token in self._unsetters.pop(variable, []):
+            try:
+                variable.reset(token)
+            except (ValueError, RuntimeError):
+                continue
+            return True
+        return False
 
 
 @dataclass
 class Exchange:
-    """One call's part of the sync: the changes in, then the changes out."""
+    """One call's part of the sync: the shell's context in, the changes out."""
 
-    inbound: Changes
+    shell: contextvars.Context
     excluded: frozenset[contextvars.ContextVar[Any]]
-    outbound: Changes = field(default_factory=list)
+    runner_side: _Side
+    #: the call's context once it has taken the shell's (call's task)
+    baseline: contextvars.Context | None = None
+    #: what the call changed, once it has ended (call's task)
+    outbound: Changes | None = None
+    #: variables the call's context could not unset, with the value they kept
+    kept: list[tuple[contextvars.ContextVar[Any], Any]] = field(default_factory=list)
 
     def enter(self) -> contextvars.Context:
-        """In the call's task: take the shell's changes; returns the baseline."""
-        for variable, value in self.inbound:
-            variable.set(value)
-        return contextvars.copy_context()
+        """In the call's task: take what the shell's context holds; returns
+        the baseline of the call's own changes."""
+        inbound = _changes(contextvars.copy_context(), self.shell, self.excluded)
+        self.kept = self.runner_side.apply(inbound)
+        self.baseline = contextvars.copy_context()
+        return self.baseline
 
     def leave(self, baseline: contextvars.Context) -> None:
         """In the call's task, as it ends: note what the call changed."""
@@ -63,32 +124,55 @@ class Exchange:
 
 
 class ContextSync:
-    """The shell's side: what its context was when the last call ended."""
+    """The two sides' Tokens, and the start and end of each call from the shell."""
 
     def __init__(self) -> None:
-        self._seen: contextvars.Context | None = None
+        self._shell_side = _Side("plain cells")
+        self._runner_side = _Side("%arun cells")
 
-    def exchange(
-        self,
-        runner_context: contextvars.Context | None,
-        excluded: Iterable[contextvars.ContextVar[Any]],
-    ) -> Exchange:
-        """Start a call from the shell's thread: collect the shell's changes.
+    def exchange(self, excluded: Iterable[contextvars.ContextVar[Any]]) -> Exchange:
+        """Start a call from the shell's thread: take the shell's context."""
+        shell = contextvars.copy_context()
+        return Exchange(shell, frozenset(excluded), self._runner_side)
 
-        Before the first call the baseline is the runner's own context (a
-        copy of the shell's, taken when the runner started).
+    def settle(
+        self, exchange: Exchange, runner_context: contextvars.Context | None
+    ) -> None:
+        """End a call in the shell's thread: take the call's changes.
+
+        A call that has not ended (abandoned) ran in ``runner_context``.
         """
-        skip = frozenset(excluded)
-        now = contextvars.copy_context()
-        baseline = self._seen if self._seen is not None else runner_context
-        inbound = [] if baseline is None else _changes(baseline, now, skip)
-        return Exchange(inbound, skip)
+        outbound = exchange.outbound
+        if outbound is None:  # abandoned, or refused before it began
+            baseline = exchange.baseline
+            outbound = (
+                []
+                if baseline is None or runner_context is None
+                else _changes(baseline, runner_context, exchange.excluded)
+            )
+        kept = self._shell_side.apply(outbound)
+        for side, other, stuck in (
+            (self._runner_side, self._shell_side, exchange.kept),
+            (self._shell_side, self._runner_side, kept),
+        ):
+            for variable, value in stuck:
+                print(_kept_message(variable, value, side, other), file=sys.stderr)
 
-    def settle(self, exchange: Exchange) -> None:
-        """End a call in the shell's thread: take the call's changes."""
-        for variable, value in exchange.outbound:
-            variable.set(value)
-        self._seen = contextvars.copy_context()
+
+def _kept_message(
+    variable: contextvars.ContextVar[Any], value: Any, side: _Side, other: _Side
+) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return (
+        f"arunner: ContextVar {variable.name!r} has no value any more in "
+        f"{other.name}, but {side.name} still see {shown}: it got that value "
+        "there in a way the context sync cannot undo (before the runner "
+        "started, or in a run that was abandoned). To make both sides agree, "
+        f"set a value instead of resetting to none, such as {variable.name}"
+        ".set(None), or restart the runner with %arun --restart."
+    )
 
 
 def own_context(runner_context: contextvars.Context | None) -> contextvars.Context:

@@ -11,7 +11,10 @@ Two mistakes have a known way out:
   the cell, ``%arun --auto sync`` for the notebook;
 * script code (``--sync``, ``--auto sync``) reached for the kernel's loop,
   which it hides (``asyncio.create_task``, ``get_running_loop``): the way
-  out is ``%arun -b`` or an ``await`` in the cell.
+  out is ``%arun -b`` or an ``await`` in the cell;
+* a ContextVar Token was reset in a cell of the other kind than the one
+  that made it: its Context is not that cell's (see ``_contextsync``), and
+  Python resets a Token only in its own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 
 from arunner._loopstate import running_loop
 
-__all__ = ["LOOP_IN_A_LOOP_HINT", "NO_LOOP_HINT", "hint_after"]
+__all__ = ["CROSSED_CONTEXT_HINT", "LOOP_IN_A_LOOP_HINT", "NO_LOOP_HINT", "hint_after"]
 
 LOOP_IN_A_LOOP_HINT = (
     "arunner: this cell ran code that runs its own event loop (asyncio.run(), "
@@ -38,6 +41,19 @@ NO_LOOP_HINT = (
     "of its own; to await, put the await in the cell (with --auto sync it then "
     "runs on the runner), or start the cell with %%arun."
 )
+
+CROSSED_CONTEXT_HINT = (
+    "arunner: a ContextVar Token can be reset only in the Context that made "
+    "it. Plain and --sync cells run in the kernel's context, %arun and %%arun "
+    "cells in the runner's: the values are kept the same in both, but a Token "
+    "made in one cannot reset in the other (nor one made in a %%arun cell "
+    "before a run was abandoned with a second stop). Reset it in a cell of "
+    "the kind that set it, or set the earlier value back in this one: "
+    "var.set(token.old_value), unless that is Token.MISSING."
+)
+
+#: What Python says when a Token is reset in another Context.
+_OTHER_CONTEXT = "was created in a different Context"
 
 #: An error that speaks of a running event loop or of an asyncio loop:
 #: asyncio's "cannot be called from a running event loop", "This event loop
@@ -71,6 +87,8 @@ def hint_after(
     """
     if error is None or not isinstance(error, Exception):
         return None
+    if isinstance(error, ValueError) and _OTHER_CONTEXT in str(error):
+        return CROSSED_CONTEXT_HINT
     if error is script_failure:
         return NO_LOOP_HINT if _NO_LOOP.search(str(error)) else None
     if (

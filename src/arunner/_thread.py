@@ -288,6 +288,15 @@ class _Call(Generic[T]):
             if (bell := self.bell) is not None:
                 bell.ring()
 
+    def _leave_context(self) -> None:
+        """An abandoned run keeps the persistent context it holds; the runner
+        goes on in a copy of it, so that later runs share one context again
+        instead of each getting a copy of their own."""
+        if self._owns_context and not self.finished:
+            engine = self._engine
+            engine.context = engine.context.copy()
+            engine.context_in_use = self._owns_context = False
+
     def _deliver_cancel(self) -> None:
         self.cancel_delivered = True
         if self.task is not None:
@@ -393,6 +402,8 @@ class _Call(Generic[T]):
                 _report_abandoned(task)
             return interrupt
         engine = self._engine
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            engine.loop.call_soon_threadsafe(self._leave_context)
         if not self.cancel_delivered or (
             task is not None and asyncio.current_task(engine.loop) is task
         ):

@@ -579,7 +579,7 @@ class ARunMagics(Magics):
         __tracebackhide__ = True
         runner = self.runner
         from_the_shell = threading.get_ident() == self._shell_thread
-        exchange = self._exchange(runner) if from_the_shell else None
+        exchange = self._exchange() if from_the_shell else None
         main = in_cell(coroutine, self._cell_route(), options.timeout, exchange)
         try:
             if options.background:
@@ -589,22 +589,20 @@ class ARunMagics(Magics):
             return runner.run(main, context=context)
         finally:
             if exchange is not None and not options.background:
-                self._context_sync.settle(exchange)
+                self._context_sync.settle(exchange, runner.context)
             # Refused before it started (a broken loop_factory, a blocked
             # loop): the runner closed the wrapper; close what it wraps, or
             # "coroutine ... was never awaited" turns up in some later cell.
             if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
                 coroutine.close()
 
-    def _exchange(self, runner: Runner) -> Exchange:
+    def _exchange(self) -> Exchange:
         """The context sync's part for a call from the shell's own cells.
 
         Calls from other threads (the user's, a subshell's) take no part in
         it: see ``_contextsync.own_context``.
         """
-        return self._context_sync.exchange(
-            runner.context, routing_variables(self.shell) | {origin}
-        )
+        return self._context_sync.exchange(routing_variables(self.shell) | {origin})
 
     # -- actions -------------------------------------------------------------------
 

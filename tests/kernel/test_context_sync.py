@@ -204,3 +204,124 @@ def test_where_an_arun_call_points_its_output_does_not_reach_the_plain_cell(
     assert plain.stdout == "from a plain cell\n"
     later = nb.ok("%arun asyncio.to_thread(print, 'from a later arun', flush=True)")
     assert later.stdout == "from a later arun\n"
+
+
+# -- a reset back to no value ------------------------------------------------------
+
+#: What a plain cell and an %arun call each see of ``v``.
+BOTH_VIEWS = "seen = %arun asyncio.sleep(0, v.get())\nv.get(), seen"
+
+
+def test_a_reset_in_a_plain_cell_reaches_arun_cells(nb: Kernel) -> None:
+    nb.ok("t = v.set('set in a plain cell')")
+    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'set in a plain cell'"
+    nb.ok("v.reset(t)")
+    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'unset'"
+    assert nb.value("%%arun\nawait asyncio.sleep(0)\nv.get()") == "'unset'"
+
+
+def test_a_reset_in_an_arun_cell_reaches_plain_cells(nb: Kernel) -> None:
+    nb.ok("%%arun\nawait asyncio.sleep(0)\nt = v.set('set in %%arun')")
+    assert nb.value("v.get()") == "'set in %%arun'"
+    reply = nb.ok("%%arun\nawait asyncio.sleep(0)\nv.reset(t)")
+    assert reply.stderr == ""
+    assert nb.value("v.get()") == "'unset'"
+    # and it stays so: the next call does not bring the old value back
+    nb.ok("%arun asyncio.sleep(0)")
+    assert nb.value("v.get()") == "'unset'"
+
+
+def test_a_value_that_cannot_be_taken_away_is_reported(nb: Kernel) -> None:
+    # w got its value before the runner started: only the plain cell's
+    # Token can take it away, in the plain cells' context.
+    nb.ok("%arun --restart")
+    nb.ok("w = contextvars.ContextVar('w')\nt = w.set('before the runner')")
+    nb.ok("%arun asyncio.sleep(0)  # the runner starts with a copy")
+    nb.ok("w.reset(t)")
+    reply = nb.ok("%arun asyncio.sleep(0, w.get('unset'))")
+    assert reply.result == "'before the runner'"
+    assert "ContextVar 'w' has no value any more in plain cells" in reply.stderr
+    assert "w.set(None)" in reply.stderr
+
+
+# -- after an abandoned run --------------------------------------------------------
+
+#: A coroutine that swallows cancellation until ``done`` is set: a second
+#: stop abandons it, and it goes on running.
+STUBBORN = """
+done = False
+async def stubborn():
+    print('started', flush=True)
+    v.set('set by the abandoned run')
+    while not done:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass
+"""
+
+
+def test_after_an_abandoned_run_arun_cells_share_one_context_again(
+    nb: Kernel,
+) -> None:
+    nb.ok(STUBBORN)
+    reply = nb.execute("%arun stubborn()", interrupt_on="started", interrupts=2)
+    assert reply.ename == "KeyboardInterrupt"
+    # What the abandoned run had set reaches both kinds of cell.
+    abandoned = "'set by the abandoned run'"
+    assert nb.value(BOTH_VIEWS) == f"({abandoned}, {abandoned})"
+    # One context for the notebook, whichever kind of cell sets or reads.
+    nb.ok("%%arun\nawait asyncio.sleep(0)\nv.set('from %%arun')")
+    assert nb.value("%%arun\nawait asyncio.sleep(0)\nv.get()") == "'from %%arun'"
+    assert nb.value("v.get()") == "'from %%arun'"
+    nb.ok("v.set('from a plain cell')")
+    assert nb.value("%arun asyncio.sleep(0, v.get())") == "'from a plain cell'"
+    # A Token made in a %%arun cell resets in the next %%arun cell.
+    nb.ok("%%arun\nt = v.set('to be reset')")
+    assert nb.value("%%arun\nv.reset(t)\nv.get()") == "'from a plain cell'"
+    assert nb.value("v.get()") == "'from a plain cell'"
+    nb.ok("done = True  # the abandoned run ends")
+
+
+# -- Tokens across kinds of cell ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "reset"),
+    [
+        ("t = v.set('x')", "%%arun\nv.reset(t)"),
+        ("%%arun\nt = v.set('x')", "v.reset(t)"),
+        ("%%arun\nt = v.set('x')", "%%arun --sync\nv.reset(t)"),
+    ],
+    ids=["plain to %%arun", "%%arun to plain", "%%arun to --sync"],
+)
+def test_a_token_reset_in_the_other_kind_of_cell_says_what_to_write(
+    nb: Kernel, make: str, reset: str
+) -> None:
+    nb.ok("v.set('before')")
+    nb.ok(make)
+    reply = nb.execute(reset)
+    assert reply.ename == "ValueError"
+    assert "can be reset only in the Context that made it" in reply.stderr
+    assert "var.set(token.old_value)" in reply.stderr
+    # What it says to write works.
+    nb.ok(reset.replace("v.reset(t)", "v.set(t.old_value)"))
+    assert nb.value(BOTH_VIEWS) == "('before', 'before')"
+
+
+@pytest.mark.parametrize(
+    ("make", "reset"),
+    [
+        ("t = v.set('x')", "%%arun --sync\nv.reset(t)"),
+        ("%%arun --sync\nt = v.set('x')", "%%arun --sync\nv.reset(t)"),
+        ("%%arun --sync\nt = v.set('x')", "v.reset(t)"),
+        ("%%arun\nt = v.set('x')", "%%arun\nv.reset(t)"),
+    ],
+    ids=["plain to --sync", "--sync to --sync", "--sync to plain", "%%arun to %%arun"],
+)
+def test_a_token_resets_in_a_cell_of_the_same_context(
+    nb: Kernel, make: str, reset: str
+) -> None:
+    nb.ok(make)
+    nb.ok(reset)
+    assert nb.value(BOTH_VIEWS) == "('unset', 'unset')"
