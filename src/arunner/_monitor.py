@@ -37,7 +37,7 @@ __all__ = ["Monitor"]
 INTERVAL = 1.0
 
 #: Rows the live view shows; the rest are counted.  A live view is sent to
-#: the frontend whole at every change, so it stays short.
+#: the frontend whole at every refresh, so it stays short.
 ROWS = 100
 
 #: Seconds ``stop()`` waits for the monitor's last update.
