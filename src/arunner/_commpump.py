@@ -47,7 +47,17 @@ callback handled during the cell would point at the click.  It knows:
 
 A stream is flushed only by the thread whose event loop owns it: a user's
 thread that calls ``Runner.run`` has no shell queue, and the shell-channel
-thread's own socket is never touched.
+thread's own socket is never touched.  And only in the wait of a cell (the
+thread's parent message is an ``execute_request``): ipykernel never runs
+one handler inside another, so neither does the pump, whether the handler
+running is one it called itself or one the kernel runs between cells (a
+click whose callback calls ``runner.start()``).
+
+Every message read reaches the kernel exactly once, in order, whatever
+interrupt arrives when: see :class:`_SigintGate`.  What was read but not
+handled when the pump stops short goes to the kernel's queue at once, and
+the pump leaves that cell's later messages to the kernel too, so that none
+overtakes them.
 """
 
 from __future__ import annotations
@@ -57,12 +67,14 @@ import contextvars
 import functools
 import inspect
 import re
+import signal
 import sys
 import threading
 import warnings
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import CodeType, FrameType
 from typing import Any
 
 __all__ = ["CommPump"]
@@ -81,6 +93,10 @@ SETTLE_TIMEOUT = 1.0
 #: socket's ``EVENTS`` that says there is something to read.
 _POLLIN = 1
 
+#: The stream, the kernel's callback on it, the socket for replies and the
+#: msg_id of the cell that waits (see CommPump._feed).
+_Feed = tuple[Any, Callable[..., Any], Any, str]
+
 
 class CommPump:
     """Handles the comm messages of the waiting thread's shell queue.
@@ -88,20 +104,20 @@ class CommPump:
     Called with no arguments in the waiting thread: when the wait starts,
     then whenever :meth:`fileno` is readable (at every slice while it is
     None).
-    Not re-entrant per thread: a widget callback that itself waits for the
-    runner (``runner.start()`` does, briefly) leaves the messages that
-    arrive meanwhile to the outer call.
+    Not re-entrant: a widget callback that itself waits for the runner
+    (``runner.start()`` does, briefly) leaves the messages that arrive
+    meanwhile to the outer call, or to the kernel between cells.
     """
 
     def __init__(
         self, kernel: Any, settle: Callable[[float], bool] | None = None
     ) -> None:
         self._kernel = kernel
-        #: waits for the runner's loop to finish its current steps (see _pump)
+        #: waits for the runner's loop to finish its current steps (see _handle)
         self._settle = settle
         self._off = False
-        #: threads in the middle of a call (see above)
-        self._busy: set[int] = set()
+        #: per thread, the cell whose wait was stopped short (see _pump)
+        self._stopped: dict[int, str] = {}
 
     @property
     def off(self) -> bool:
@@ -109,18 +125,23 @@ class CommPump:
         return self._off
 
     def __call__(self) -> None:
-        if self._off:
+        if self._off or not self._knows_this_kernel():
             return
-        me = threading.get_ident()
-        if me in self._busy:
-            return
-        self._busy.add(me)
         try:
-            self._pump()
-        except Exception as error:  # noqa: BLE001 - reported, then out of the way
-            self._turn_off(f"handling a comm message failed ({error!r})")
-        finally:
-            self._busy.discard(me)
+            found = self._feed()
+        except Exception as error:  # noqa: BLE001 - a layout this module does not know
+            self._turn_off(
+                f"this kernel's message queues are not laid out as "
+                f"arunner knows them ({error!r})"
+            )
+            return
+        if found is None:
+            return
+        with _SigintGate() as gate:
+            try:
+                self._pump(gate, found)
+            except Exception as error:  # noqa: BLE001 - reported, then out of the way
+                self._turn_off(f"handling a comm message failed ({error!r})")
 
     def fileno(self) -> int | None:
         """What the waiting thread watches to be called when a message arrives.
@@ -128,9 +149,10 @@ class CommPump:
         The file descriptor of the socket that feeds this thread's shell
         queue (zmq's edge-triggered one: readable once something arrives
         after a flush, which every call ends with); None if the pump is
-        off, already busy in this thread, or the thread has no shell queue.
+        off, the thread has no shell queue, or it is not waiting for a cell
+        (a handler of the kernel's is running).
         """
-        if self._off or threading.get_ident() in self._busy:
+        if self._off:
             return None
         try:
             found = self._feed()
@@ -147,67 +169,85 @@ class CommPump:
             stacklevel=2,
         )
 
-    def _pump(self) -> None:
+    def _knows_this_kernel(self) -> bool:
         version = getattr(sys.modules.get("ipykernel"), "__version__", "unknown")
         if () < _numbers(version) < _KNOWN_VERSIONS[0]:
             # Documented: before 6.29 the kernel's output parent is one global
             # that a callback would point at the click while the cell prints.
             self._off = True
-            return
+            return False
         if not _KNOWN_VERSIONS[0] <= _numbers(version) < _KNOWN_VERSIONS[1]:
             self._turn_off(
                 f"ipykernel {version} is not a version whose message queues "
                 "arunner knows"
             )
-            return
-        try:
-            found = self._feed()
-        except Exception as error:  # noqa: BLE001 - a layout this module does not know
-            self._turn_off(
-                f"this kernel's message queues are not laid out as "
-                f"arunner knows them ({error!r})"
-            )
-            return
-        if found is None:
-            return
-        stream, forward, replies = found
-        # Until the socket itself says nothing is left.  Its descriptor is
-        # edge-triggered, and reading its state consumes the edge (flush()
-        # reads it once more at its end): a message that arrives before
-        # this last look would wake no select(), and would wait for the
-        # cell's end.  Mostly nothing is there, at the start of a wait.
-        while stream.socket.EVENTS & _POLLIN:
-            self._handle(stream, forward, replies)
+            return False
+        return True
 
-    def _handle(self, stream: Any, forward: Callable[..., Any], replies: Any) -> None:
-        """Handle the comm messages the stream holds; forward the others."""
-        pending = self._drain(stream, forward)
+    def _pump(self, gate: _SigintGate, found: _Feed) -> None:
+        """Handle until the socket itself says nothing is left.
+
+        Its descriptor is edge-triggered, and reading its state consumes
+        the edge (flush() reads it once more at its end): a message that
+        arrives before this last look would wake no select(), and would
+        wait for the cell's end.  Mostly nothing is there, at the start of
+        a wait.
+        """
+        stream, forward, replies, cell = found
+        held: deque[Any] = deque()  # comm messages read, not yet handled
         try:
-            if pending and self._settle is not None:
-                # A click that answers a display() must wait until the step
-                # that displayed has reached its await (next_click): a step
-                # never waits, so this is quick, unless the cell blocks the
-                # loop, and then the click is handled after SETTLE_TIMEOUT.
-                self._settle(SETTLE_TIMEOUT)
-            while pending:
-                handler, idents, msg = self._read(pending[0])
-                pending.popleft()  # from here on, it counts as handled
-                contextvars.copy_context().run(
-                    self._dispatch, handler, replies, idents, msg
-                )
-        finally:
-            # Not reached (an interrupt, a failure): the kernel has them after the cell.
-            for raw in pending:
+            while stream.socket.EVENTS & _POLLIN:
+                self._handle(gate, held, stream, forward, replies)
+        except BaseException:
+            # Stopped short (an interrupt, a failure): the kernel has what
+            # is left after the cell, in order, and this cell's later
+            # messages too, so that none overtakes them.
+            for raw in held:
                 stream._run_callback(forward, raw)
+            stream._rebuild_io_state()  # the edge may be consumed: look again
+            self._stopped[threading.get_ident()] = cell
+            raise
 
-    def _feed(self) -> tuple[Any, Callable[..., Any], Any] | None:
-        """The waiting thread's shell stream, the kernel's callback on it and
-        the socket for replies; None if the thread has no shell queue.
+    def _handle(
+        self,
+        gate: _SigintGate,
+        held: deque[Any],
+        stream: Any,
+        forward: Callable[..., Any],
+        replies: Any,
+    ) -> None:
+        """Handle the comm messages the stream holds; forward the others.
+
+        The one step of the pump where an interrupt strikes at once (see
+        _SigintGate), besides the kernel's handler itself.
+        """
+        self._drain(held, stream, forward)
+        gate.release()
+        if held and self._settle is not None:
+            # A click that answers a display() must wait until the step
+            # that displayed has reached its await (next_click): a step
+            # never waits, so this is quick, unless the cell blocks the
+            # loop, and then the click is handled after SETTLE_TIMEOUT.
+            self._settle(SETTLE_TIMEOUT)
+        while held:
+            self._handle_first(gate, held, replies)
+            gate.release()
+
+    def _feed(self) -> _Feed | None:
+        """The waiting thread's shell stream, the kernel's callback on it,
+        the socket for replies and the cell's msg_id; None if the thread
+        has no shell queue or is not waiting for a cell.
 
         Raises (AttributeError and the like) where the layout is not the one
         this module knows.
         """
         kernel = self._kernel
+        header = kernel.get_parent("shell").get("header", {})
+        if header.get("msg_type") != "execute_request":
+            return None  # a handler of the kernel's is running: not nested
+        cell = str(header["msg_id"])
+        if self._stopped.get(threading.get_ident()) == cell:
+            return None
         channel = getattr(kernel, "shell_channel_thread", None)
         if channel:  # ipykernel 7
             manager = channel.manager
@@ -226,15 +266,16 @@ class CommPump:
         forward = stream._recv_callback
         if not callable(forward):
             raise TypeError(f"the shell stream's callback is {forward!r}")
-        return stream, forward, replies
+        return stream, forward, replies, cell
 
-    def _drain(self, stream: Any, forward: Callable[..., Any]) -> deque[Any]:
-        """Read what the stream holds: comm messages kept, the rest forwarded."""
-        comms: deque[Any] = deque()
+    def _drain(
+        self, held: deque[Any], stream: Any, forward: Callable[..., Any]
+    ) -> None:
+        """Read what the stream holds: comm messages held, the rest forwarded."""
 
         def sort(raw: Any) -> None:
             if self._is_comm(raw):
-                comms.append(raw)
+                held.append(raw)
             else:
                 stream._run_callback(forward, raw)
 
@@ -242,13 +283,12 @@ class CommPump:
         try:
             stream.flush(_POLLIN)
         except BaseException:
-            # Cut short (an interrupt): let the loop look at the socket
-            # again after the cell, as the end of flush() would have.
+            # Cut short (a failure): let the loop look at the socket again
+            # after the cell, as the end of flush() would have.
             stream._rebuild_io_state()
             raise
         finally:
             stream._recv_callback = forward
-        return comms
 
     def _is_comm(self, raw: list[Any]) -> bool:
         """Whether ``raw`` is a comm message, by its header alone.
@@ -266,6 +306,13 @@ class CommPump:
         except Exception:  # noqa: BLE001 - the kernel's business
             return False
         return header.get("msg_type") in _COMM_TYPES
+
+    def _handle_first(self, gate: _SigintGate, held: deque[Any], replies: Any) -> None:
+        """Take the first held message and call the kernel's handler with it."""
+        handler, idents, msg = self._read(held[0])
+        gate.handler = _code_of(handler)
+        held.popleft()  # from here on, it counts as handled
+        contextvars.copy_context().run(self._dispatch, handler, replies, idents, msg)
 
     def _read(self, raw: list[Any]) -> tuple[Callable[..., Any], list[bytes], Any]:
         """The kernel's handler for a comm message, its identities and content.
@@ -331,6 +378,86 @@ class CommPump:
                     stream.set_parent(msg)
 
         return streams_and_kernel
+
+
+class _SigintGate:
+    """Holds SIGINT back while the pump's own steps run (main thread only).
+
+    Python runs a signal's handler between two bytecodes of whatever the
+    main thread runs, and KeyboardInterrupt (the second stop, with
+    arunner's handler) strikes there.  Between the frames of a multipart
+    message it would tear it; between reading a message and putting it in
+    a queue, or between taking one off the queue and calling the kernel's
+    handler, it would lose it.  While entered, this handler therefore lets
+    the previous one run at once only where the main thread is in the
+    kernel's handler (a stuck widget callback stays interruptible) or in
+    the one step of the pump that may wait (:meth:`CommPump._handle`);
+    anywhere else in this module it counts the signal, and
+    :meth:`release` delivers it once that step is over.  Python's own
+    handler, or arunner's, is previous; anything else is left alone.
+    """
+
+    def __init__(self) -> None:
+        self._previous: Callable[[int, FrameType | None], Any] | None = None
+        self._held = 0
+        #: the code of the kernel's handler the pump calls (see _safe_at)
+        self.handler: CodeType | None = None
+
+    def __enter__(self) -> _SigintGate:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                try:
+                    signal.signal(signal.SIGINT, self._on_sigint)
+                except ValueError:  # embedded interpreters without signal support
+                    return self
+                self._previous = previous
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self.release()
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if self._safe_at(frame):
+            assert self._previous is not None
+            self._previous(signum, frame)
+        else:
+            self._held += 1
+
+    def _safe_at(self, frame: FrameType | None) -> bool:
+        """Whether an interrupt may strike ``frame``: in the kernel's handler
+        (whatever it calls), or where this module's innermost frame says so."""
+        frames = []
+        while frame is not None:
+            if frame.f_code is self.handler:
+                return True
+            frames.append(frame.f_code)
+            frame = frame.f_back
+        ours = next((code for code in frames if code.co_filename == _HERE), None)
+        return ours is None or ours in _INTERRUPTIBLE
+
+    def release(self) -> None:
+        """Deliver the interrupts held back (called where one may strike)."""
+        while self._held:
+            self._held -= 1
+            assert self._previous is not None
+            self._previous(signal.SIGINT, sys._getframe(1))
+
+
+_HERE = _SigintGate._safe_at.__code__.co_filename
+
+#: The pump's frames where an interrupt may strike: see _SigintGate.
+_INTERRUPTIBLE = frozenset({CommPump._handle.__code__})
+
+
+def _code_of(handler: Callable[..., Any]) -> CodeType:
+    """The code of a handler's frame: a function's or a bound method's."""
+    code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+    if not isinstance(code, CodeType):
+        raise TypeError(f"the kernel's handler {handler!r} is not a Python function")
+    return code
 
 
 @functools.lru_cache(maxsize=8)

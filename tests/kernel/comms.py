@@ -84,6 +84,13 @@ def click(kernel: Kernel, button_id: str) -> dict[str, Any]:
     )
 
 
+def numbered(kernel: Kernel, model_id: str, numbers: Sequence[int]) -> None:
+    """Send a widget a custom message ``{"n": n}`` for each of ``numbers``, in
+    order: clicks that say which one they are (``Widget.on_msg`` gets them)."""
+    for n in numbers:
+        comm_msg(kernel, model_id, {"method": "custom", "content": {"n": n}})
+
+
 def send(kernel: Kernel, msg_type: str, content: dict[str, Any]) -> str:
     msg = kernel.client.session.msg(msg_type, content)
     kernel.client.shell_channel.send(msg)

@@ -10,6 +10,7 @@ hanging.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import time
 import uuid
@@ -22,6 +23,7 @@ from tests.kernel.comms import (
     click,
     comm_msg,
     drive,
+    numbered,
     send,
     shell_replies,
     widget_views,
@@ -469,6 +471,94 @@ def test_an_interrupt_while_waiting_for_a_click_cancels_the_cell(
     # The next cell still gets its click while it waits.
     reply = drive(nb, AWAIT_CLICK, [("waiting", lambda _: click(nb, button_id))])
     assert reply.stdout == "waiting\nclicked True\n"
+
+
+#: A widget whose numbered messages (comms.numbered) are recorded in
+#: ``received`` as the kernel's comm handler is called with them, before
+#: anything else runs: "reached the kernel's handlers".
+RECORD_RECEIVED = """
+kernel = get_ipython().kernel
+received = []
+real_comm_msg = kernel.shell_handlers['comm_msg']
+def recorded(stream, idents, msg):
+    received.append(msg['content']['data']['content']['n'])
+    return real_comm_msg(stream, idents, msg)
+kernel.shell_handlers['comm_msg'] = recorded
+counted = widgets.Button()
+print(counted.model_id)
+"""
+
+#: Swallows the first stop and waits on, as cleanup that takes a while does.
+STOPPED_TWICE = """%%arun
+print('waiting', flush=True)
+try:
+    await asyncio.sleep(30)
+except asyncio.CancelledError:
+    print('stopped once', flush=True)
+    await asyncio.sleep(5)
+"""
+
+
+def received(kernel: Kernel) -> list[int]:
+    """What the kernel's comm handler received, once it has handled everything
+    sent so far (a request is handled after the messages sent before it)."""
+    return list(ast.literal_eval(kernel.ok("print(received)").stdout))
+
+
+def test_a_double_stop_during_a_burst_of_clicks_loses_none(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    """Issue 23: stop pressed twice, 10 ms apart, while 3,000 clicks arrive."""
+    kernel = start_kernel()
+    kernel.ok(SETUP)
+    widget = kernel.ok(RECORD_RECEIVED).stdout.strip()
+    burst = 3000
+
+    def stop_twice_amid_the_clicks(_: Reply) -> None:
+        numbered(kernel, widget, range(burst))
+        kernel.manager.interrupt_kernel()
+        time.sleep(0.01)
+        kernel.manager.interrupt_kernel()
+
+    reply = drive(kernel, STOPPED_TWICE, [("waiting", stop_twice_amid_the_clicks)])
+    assert reply.ename == "KeyboardInterrupt"
+    got = received(kernel)
+    lost = sorted(set(range(burst)) - set(got))
+    assert got == list(range(burst)), f"{len(lost)} lost: {lost[:20]}"
+    log = kernel.log.read_text()
+    assert "DELIM" not in log and "Invalid Message" not in log, log
+
+
+REENTERING_CALLBACK = """
+log = []
+def reenter(widget, content, buffers):
+    log.append(('enter', content['n']))
+    print('entered', content['n'], flush=True)
+    arunner.get_runner().start(asyncio.sleep(0))  # waits for the busy loop
+    log.append(('exit', content['n']))
+reentrant = widgets.Button()
+reentrant.on_msg(reenter)
+async def busy():
+    time.sleep(1.0)  # the runner's loop is busy for a moment
+print(reentrant.model_id)
+"""
+
+
+def test_a_click_handled_between_cells_is_not_entered_by_the_next(nb: Kernel) -> None:
+    """Issue 23: ipykernel never runs a handler inside another, nor may the pump.
+
+    The first click's callback waits for the runner; the second click
+    arrives meanwhile, and must wait for the first to return.
+    """
+    widget = nb.ok("import time" + REENTERING_CALLBACK).stdout.strip()
+    nb.ok("arunner.get_runner().start(busy())")
+    first = comm_msg(nb, widget, {"method": "custom", "content": {"n": 1}})
+    nb.wait_elsewhere(first["header"]["msg_id"], "entered 1")
+    second = comm_msg(nb, widget, {"method": "custom", "content": {"n": 2}})
+    nb.wait_elsewhere(second["header"]["msg_id"], "entered 2")
+    assert nb.value("log") == repr(
+        [("enter", 1), ("exit", 1), ("enter", 2), ("exit", 2)]
+    )
 
 
 #: Holds the pump inside its next flush of the shell queue, after the
