@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tour: run src/arunner/notebooks/quickstart.ipynb in a fresh kernel and show what happened.
+"""The tour: run the quickstart notebook in a fresh kernel and show what happened.
 
 Prints every cell with its output, then the two facts the quickstart is
 about: how long after the interrupt the cleanup ran, and the ContextVar
