@@ -25,6 +25,7 @@ from types import CodeType
 from typing import Any
 
 from arunner._contextsync import Exchange
+from arunner._traceback import cancelled_at
 from arunner.runner import check_same_loop
 
 __all__ = [
@@ -219,12 +220,13 @@ async def in_cell(
         try:
             async with deadline:
                 return await awaitable
-        except TimeoutError:
+        except TimeoutError as error:
             if not deadline.expired():
                 raise
+            # Shown where the coroutine was when the timeout cancelled it.
             raise TimeoutError(
                 f"did not finish within --timeout {timeout:g} s and was cancelled"
-            ) from None
+            ).with_traceback(cancelled_at(error.__cause__)) from None
     finally:
         if exchange is not None and baseline is not None:
             exchange.leave(baseline)

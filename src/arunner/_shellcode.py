@@ -39,6 +39,7 @@ from arunner._cell import (
     run_cell,
     run_expression,
 )
+from arunner._traceback import at_their_lines
 
 __all__ = ["CodeRefused", "ShellCode"]
 
@@ -220,7 +221,7 @@ class ShellCode:
         if tb is None or bottom is None or running is None:
             return False
         error.__traceback__ = TracebackType(
-            tb, bottom, bottom.f_lasti, bottom.f_lineno or 0
+            at_their_lines(tb), bottom, bottom.f_lasti, bottom.f_lineno or 0
         )
         self._shell.showtraceback((type(error), error, error.__traceback__))
         running.error_in_exec = error

@@ -39,7 +39,7 @@ from arunner._loop import (
     new_loop,
 )
 from arunner._tasks import describe_task, user_frames
-from arunner._traceback import interrupted_at, traceback_through
+from arunner._traceback import ended_at, interrupted_at, traceback_through
 from arunner._wakeup import Doorbell, doorbell_of_this_thread
 
 __all__ = ["ThreadEngine"]
@@ -395,8 +395,11 @@ class _Call(Generic[T]):
         task = self.task
         interrupt = KeyboardInterrupt()
         if task is not None:
-            frames = user_frames(task, self._engine.thread_id)
-            interrupt = interrupt.with_traceback(traceback_through(frames))
+            interrupt = interrupt.with_traceback(
+                ended_at(task)
+                if task.done()
+                else traceback_through(user_frames(task, self._engine.thread_id))
+            )
         if self.finished:
             if task is not None:
                 _report_abandoned(task)

@@ -6,8 +6,12 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
+from typing import Any
 
 __all__ = [
+    "at_their_lines",
+    "cancelled_at",
+    "ended_at",
     "in_asyncio",
     "interrupted_at",
     "is_plumbing",
@@ -95,21 +99,45 @@ def spliced(
     return _relinked(entries)
 
 
+def cancelled_at(cancelled: BaseException | None) -> TracebackType | None:
+    """Where the user's code was when the cancellation ``cancelled`` stopped it.
+
+    That is the traceback of the CancelledError raised inside the coroutine,
+    the innermost one of the chain that asyncio builds when it re-raises
+    it, without asyncio's and arunner's frames: finished coroutine frames
+    lose the ``__tracebackhide__`` that would hide arunner's, and none of
+    them is news.
+    """
+    innermost = cancelled
+    while innermost is not None and isinstance(
+        innermost.__context__, asyncio.CancelledError
+    ):
+        innermost = innermost.__context__
+    return None if innermost is None else without_plumbing(innermost.__traceback__)
+
+
 def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:
     """The KeyboardInterrupt for an interrupted run, pointing where it stopped.
 
     A plain Ctrl-C shows the line that was running; the cancellation that
-    an interrupt becomes carries the same information in the traceback of
-    the CancelledError raised inside the coroutine (the innermost one of
-    the chain that asyncio builds when it re-raises it).
+    an interrupt becomes carries the same information (:func:`cancelled_at`).
     """
-    innermost = cancelled
-    while isinstance(innermost.__context__, asyncio.CancelledError):
-        innermost = innermost.__context__
-    interrupt = KeyboardInterrupt()
-    # arunner's frames go too: finished coroutine frames lose the
-    # __tracebackhide__ that would hide them, and none of them is news.
-    return interrupt.with_traceback(without_plumbing(innermost.__traceback__))
+    return KeyboardInterrupt().with_traceback(cancelled_at(cancelled))
+
+
+def ended_at(task: asyncio.Future[Any]) -> TracebackType | None:
+    """Where the user's code was when the finished ``task`` ended.
+
+    Where it was cancelled, or where its exception was raised: a second
+    interrupt that comes once the task is over (its cleanup was quick, the
+    waiting thread had not seen it end) shows what the first would have.
+    None if it returned.
+    """
+    try:
+        error = task.exception()
+    except asyncio.CancelledError as cancelled:
+        return cancelled_at(cancelled)
+    return None if error is None else without_plumbing(error.__traceback__)
 
 
 def traceback_through(frames: Sequence[FrameType]) -> TracebackType | None:
@@ -117,9 +145,56 @@ def traceback_through(frames: Sequence[FrameType]) -> TracebackType | None:
 
     A second interrupt in the thread engine raises ``KeyboardInterrupt`` in
     the waiting thread, whose own frames say nothing; the user wants to see
-    where their code was, in the loop thread.
+    where their code was, in the loop thread.  Those frames go on running
+    there (to their cleanup, say) while the error is shown, so the
+    traceback holds stand-ins for them that stay where they were
+    (:func:`at_their_lines`).
     """
     tb = None
     for frame in reversed(frames):
-        tb = TracebackType(tb, frame, frame.f_lasti, frame.f_lineno or 0)
+        line = frame.f_lineno or 0
+        shown = _stopped_at(frame, line) if line > 0 else frame
+        tb = TracebackType(tb, shown, shown.f_lasti, line)
     return tb
+
+
+def at_their_lines(tb: TracebackType | None) -> TracebackType | None:
+    """The same traceback, each frame shown at the traceback's line.
+
+    A traceback entry says which line its frame was at (``tb_lineno``);
+    the frame itself goes on to its ``finally:`` and ``except`` blocks, so
+    by the time the error is shown it is at their last line.  IPython 9
+    shows the frame's line, not the entry's, for code whose file is not on
+    disk, such as every cell in a kernel: an interrupted cell pointed at its
+    cleanup instead of the await it was stopped at.  So an entry whose frame
+    has moved on gets a stand-in frame, with the same file, name and
+    namespace, that stopped at the entry's line.  Only error paths pay.
+    """
+    entries = []
+    while tb is not None:
+        if tb.tb_frame.f_lineno != tb.tb_lineno and tb.tb_lineno > 0:
+            frame = _stopped_at(tb.tb_frame, tb.tb_lineno)
+            tb = TracebackType(tb.tb_next, frame, frame.f_lasti, tb.tb_lineno)
+        entries.append(tb)
+        tb = tb.tb_next
+    return _relinked(entries)
+
+
+def _stopped_at(frame: FrameType, line: int) -> FrameType:
+    """A finished frame like ``frame`` whose line is ``line``.
+
+    Its code raises at that line, from an expression that reads no name,
+    so it runs in the frame's own namespace (which ``%debug`` then shows)
+    without touching it.
+    """
+    real = frame.f_code
+    code = compile("\n" * (line - 1) + "0 / 0", real.co_filename, "exec")
+    code = code.replace(co_name=real.co_name, co_qualname=real.co_qualname)
+    stopped = None
+    try:
+        exec(code, frame.f_globals, frame.f_locals)  # noqa: S102 - constant code
+    except ZeroDivisionError as error:
+        stopped = error.__traceback__
+    assert stopped is not None
+    assert stopped.tb_next is not None
+    return stopped.tb_next.tb_frame

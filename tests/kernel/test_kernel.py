@@ -106,8 +106,7 @@ def test_tight_loop_is_stopped_by_two_interrupts_and_the_runner_recovers(
     assert "cleanup" in reply.stdout
     # The traceback goes on into the user's cell as the loop thread ran it
     # (a frame of the cell's body, below the "%%arun" line 1), and not into
-    # arunner's interrupt handler.  (In a kernel IPython shows the line that
-    # frame is at by the time it prints, the finally's, not the tb_lineno.)
+    # arunner's interrupt handler (the line: tests/kernel/test_tracebacks.py).
     assert reply.error is not None
     shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(reply.error["traceback"]))
     assert "_interrupt.py" not in shown
