@@ -203,20 +203,45 @@ finally:
 """
 
 
+#: What closes the runner from a subshell, what it reports, and the cell
+#: that puts things back for the next test.
+CLOSES = {
+    "restart": (
+        "%arun --restart",
+        "restarted the runner; cancelled 1 pending task(s): other",
+        "pass",
+    ),
+    "config": (
+        "%config ARunMagics.debug = True",
+        "the runner was restarted and 1 pending task(s) were cancelled: other",
+        "%config ARunMagics.debug = None",
+    ),
+    "unload": (
+        "%unload_ext arunner",
+        "arunner: cancelled 1 pending task(s): other",
+        "%load_ext arunner",
+    ),
+}
+
+
 @needs_subshells
-def test_a_restart_from_a_subshell_ends_the_waiting_cell_saying_why(
-    nb: Kernel,
+@pytest.mark.parametrize("how", CLOSES)
+def test_a_close_from_a_subshell_ends_the_waiting_cell_saying_why(
+    nb: Kernel, how: str
 ) -> None:
-    """The cell ended in a bare CancelledError, and the restart's report
+    """The cell ended in a bare CancelledError, and the close's report
     named its hidden main task (Task-1) beside the user's."""
+    closer, report, undo = CLOSES[how]
     nb.ok("%arun -b -n other parked()")
     in_main = nb.send(WAITS_IN_MAIN)
     nb.wait_elsewhere(in_main, "main waiting")
-    restart = nb.send("%arun --restart", subshell_id=nb.create_subshell())
+    closing = nb.send(closer, subshell_id=nb.create_subshell())
     said = "".join(
-        m["content"].get("text", "") for m in nb.wait_idle_elsewhere(restart)
+        m["content"].get("text", "") for m in nb.wait_idle_elsewhere(closing)
     )
-    assert said == "restarted the runner; cancelled 1 pending task(s): other\n"
+    nb.ok(undo)
+    assert report in said
+    assert "Task-" not in said
     messages = nb.wait_idle_elsewhere(in_main)
     printed = "".join(m["content"].get("text", "") for m in messages)
     assert printed == "main waiting\nmain cleaned up\n"
