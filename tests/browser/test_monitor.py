@@ -67,6 +67,15 @@ def test_the_monitor_output_shows_a_later_task_come_move_on_and_go_until_stopped
     expect(column(monitor, "suspended at")).to_have_text(
         [f"poll (In[{defined}], line 4)"], timeout=PATIENCE_MS
     )
+    # Nothing but its age changes now, and the monitor keeps showing that.
+    age = column(monitor, "age").inner_text()
+    expect(column(monitor, "age")).not_to_have_text([age], timeout=PATIENCE_MS)
+    # JupyterLab's stylesheet right-aligns table cells; the text reads left.
+    for name in ("name", "state", "started in", "suspended at"):
+        expect(column(monitor, name)).to_have_css("text-align", "left")
+    expect(monitor.html.locator("table.arunner-tasks th").first).to_have_css(
+        "text-align", "left"
+    )
     # Updated in place: still the one output of the cell run once, and the
     # table was not shown where the task started.
     expect(monitor.outputs).to_have_count(1)
