@@ -106,14 +106,17 @@ def cancelled_at(cancelled: BaseException | None) -> TracebackType | None:
     the innermost one of the chain that asyncio builds when it re-raises
     it, without asyncio's and arunner's frames: finished coroutine frames
     lose the ``__tracebackhide__`` that would hide arunner's, and none of
-    them is news.
+    them is news.  Each frame is shown at the line it was stopped at, not
+    at the cleanup it went on to (:func:`at_their_lines`).
     """
     innermost = cancelled
     while innermost is not None and isinstance(
         innermost.__context__, asyncio.CancelledError
     ):
         innermost = innermost.__context__
-    return None if innermost is None else without_plumbing(innermost.__traceback__)
+    if innermost is None:
+        return None
+    return at_their_lines(without_plumbing(innermost.__traceback__))
 
 
 def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:

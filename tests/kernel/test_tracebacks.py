@@ -57,6 +57,45 @@ def test_a_timeout_points_at_the_await_and_not_into_arunner(nb: Kernel) -> None:
     assert "did not finish within --timeout 0.2 s" in reply.error["evalue"]
 
 
+def test_an_error_before_a_finally_block_points_at_its_raise(nb: Kernel) -> None:
+    reply = nb.execute(interruptible("raise ValueError('in the cell')"))
+    assert_stopped_at(reply, "ValueError", AWAIT_LINE)
+
+
+#: A coroutine function of the user's, defined in a plain cell.
+WORK = """async def work():
+    try:
+        print('started', flush=True)
+        await asyncio.sleep(30)
+        print('resumed')
+    finally:
+        print('cleanup', flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "interrupts"),
+    [("%arun work()", 1), ("%arun --timeout 0.2 work()", 0)],
+    ids=["stop", "timeout"],
+)
+def test_an_arun_line_points_at_the_await_in_the_users_function(
+    nb: Kernel, line: str, interrupts: int
+) -> None:
+    nb.ok(WORK)
+    reply = nb.execute(
+        line, interrupt_on="started" if interrupts else None, interrupts=interrupts
+    )
+    # The cell's line, then the function's await.
+    traceback = shown(reply)
+    assert cell_lines(traceback) == [
+        1,
+        line_of("        await asyncio.sleep(30)", WORK),
+    ]
+    assert not names_arunner_source(traceback), traceback
+    assert "cleanup" in reply.stdout
+    assert "resumed" not in reply.stdout
+
+
 def test_a_second_stop_in_a_tight_loop_points_at_the_loop(nb: Kernel) -> None:
     reply = nb.execute(
         interruptible("while True:\n    pass"), interrupt_on="started", interrupts=2
