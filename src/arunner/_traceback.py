@@ -175,9 +175,10 @@ def at_their_lines(tb: TracebackType | None) -> TracebackType | None:
     """
     entries = []
     while tb is not None:
-        if tb.tb_frame.f_lineno != tb.tb_lineno and tb.tb_lineno > 0:
-            frame = _stopped_at(tb.tb_frame, tb.tb_lineno)
-            tb = TracebackType(tb.tb_next, frame, frame.f_lasti, tb.tb_lineno)
+        line = tb.tb_lineno or 0  # None for an instruction without a line
+        if line > 0 and tb.tb_frame.f_lineno != line:
+            frame = _stopped_at(tb.tb_frame, line)
+            tb = TracebackType(tb.tb_next, frame, frame.f_lasti, line)
         entries.append(tb)
         tb = tb.tb_next
     return _relinked(entries)
