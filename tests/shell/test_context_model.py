@@ -4,19 +4,18 @@ Hypothesis runs random sequences of ``set``, ``reset`` and ``get`` in plain,
 ``%arun``, ``%%arun`` and ``%%arun --sync`` cells, with interrupted and
 timed-out ``%%arun`` cells in between, in the in-process shell with the
 thread engine (as in a kernel), and checks each step against a model in
-which the notebook is one ``contextvars.Context``.  The one documented
-difference (docs/differences.md): a Token resets only in the Context that
-made it, which plain and ``--sync`` cells share, and ``%arun`` and
-``%%arun`` cells share; reset in a cell of the other pair, it raises
-ValueError and changes nothing.
+which the notebook is one ``contextvars.Context``.  The one difference,
+documented in docs/how-it-works.md ("The persistent context"): a Token
+resets only in the Context that made it, which plain and ``--sync`` cells
+share, and ``%arun`` and ``%%arun`` cells share; reset in a cell of the
+other pair, it raises ValueError and changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -72,10 +71,52 @@ class Token:
     used: bool = False
 
 
-class Notebook(RuleBasedStateMachine):
-    """One shell's cells against the model: a dict of the variables' values."""
+class Cells(Protocol):
+    """How the machine runs cells: in the in-process shell, or in a kernel."""
 
-    shell: Shell
+    #: The line of an interrupted cell that presses stop once (or proves
+    #: that the cell started, where the test presses it).
+    stop: str
+
+    def ok(self, source: str) -> None: ...
+
+    def failure(self, source: str) -> tuple[str, str]:
+        """Run a cell that fails: the error's name, and what the cell said."""
+        ...
+
+    def interrupted(self, source: str) -> str:
+        """Run a cell that is stopped once: the error's name."""
+        ...
+
+    def seen(self) -> str:
+        """The repr of the notebook's ``seen``."""
+        ...
+
+
+class ShellCells:
+    stop = "_thread.interrupt_main()  # the stop button, once"
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def ok(self, source: str) -> None:
+        self.shell.ok(source)
+
+    def failure(self, source: str) -> tuple[str, str]:
+        error = self.shell.error(source)
+        return type(error).__name__, str(error)
+
+    def interrupted(self, source: str) -> str:
+        return self.failure(source)[0]
+
+    def seen(self) -> str:
+        return repr(self.shell.ns["seen"])
+
+
+class Notebook(RuleBasedStateMachine):
+    """A notebook's cells against the model: a dict of the variables' values."""
+
+    cells: Cells
     tokens = Bundle("tokens")
 
     def __init__(self) -> None:
@@ -87,23 +128,20 @@ class Notebook(RuleBasedStateMachine):
     def new_variables(self) -> None:
         # New ContextVars for each example; the runner already exists, so
         # every value below is given by a cell.
-        self.shell.ok(
+        self.cells.ok(
             "a = contextvars.ContextVar('a')\nb = contextvars.ContextVar('b')"
         )
 
-    def run(self, source: str) -> Any:
-        return self.shell.ok(source)
-
     def check(self, kind: str, variable: str) -> None:
-        self.run(cell(kind, f"seen = {variable}.get({NONE!r})"))
-        shown = self.shell.ns["seen"]
-        assert shown == self.model.get(variable, NONE), (kind, variable)
+        self.cells.ok(cell(kind, f"seen = {variable}.get({NONE!r})"))
+        expected = self.model.get(variable, NONE)
+        assert self.cells.seen() == repr(expected), (kind, variable)
 
     @rule(target=tokens, kind=st.sampled_from(KINDS), variable=VARIABLES, value=VALUES)
     def set(self, kind: str, variable: str, value: str) -> Token:
         self.count += 1
         name = f"token_{self.count}"
-        self.run(cell(kind, f"{name} = {variable}.set({value!r})"))
+        self.cells.ok(cell(kind, f"{name} = {variable}.set({value!r})"))
         token = Token(name, variable, self.model.get(variable), CONTEXT_OF[kind])
         self.model[variable] = value
         return token
@@ -112,14 +150,13 @@ class Notebook(RuleBasedStateMachine):
     def reset(self, kind: str, token: Token) -> None:
         source = cell(kind, f"{token.variable}.reset({token.name})")
         if token.used:
-            error = self.shell.error(source)
-            assert isinstance(error, RuntimeError), error
+            assert self.cells.failure(source)[0] == "RuntimeError"
         elif CONTEXT_OF[kind] != token.context:  # the documented difference
-            error = self.shell.error(source)
-            assert isinstance(error, ValueError), error
-            assert "was created in a different Context" in str(error)
+            name, said = self.cells.failure(source)
+            assert name == "ValueError"
+            assert "was created in a different Context" in said
         else:
-            self.run(source)
+            self.cells.ok(source)
             token.used = True
             if token.old is None:
                 self.model.pop(token.variable, None)
@@ -132,21 +169,19 @@ class Notebook(RuleBasedStateMachine):
 
     @rule(variable=VARIABLES, value=VALUES)
     def interrupted(self, variable: str, value: str) -> None:
-        error = self.shell.error(
-            "%%arun\n"
-            f"{variable}.set({value!r})\n"
-            "_thread.interrupt_main()  # the stop button, once\n"
+        source = (
+            f"%%arun\n{variable}.set({value!r})\n{self.cells.stop}\n"
             "await asyncio.sleep(30)"
         )
-        assert isinstance(error, KeyboardInterrupt), error
+        assert self.cells.interrupted(source) == "KeyboardInterrupt"
         self.model[variable] = value
 
     @rule(variable=VARIABLES, value=VALUES)
     def timed_out(self, variable: str, value: str) -> None:
-        error = self.shell.error(
+        name, _ = self.cells.failure(
             f"%%arun --timeout 0.01\n{variable}.set({value!r})\nawait asyncio.sleep(30)"
         )
-        assert isinstance(error, TimeoutError), error
+        assert name == "TimeoutError"
         self.model[variable] = value
 
     def teardown(self) -> None:
@@ -155,25 +190,29 @@ class Notebook(RuleBasedStateMachine):
                 self.check(kind, variable)
 
 
-@pytest.fixture
-def notebook(shell: Shell) -> Shell:
-    shell.ok("%config ARunMagics.mode = 'thread'")
-    shell.ok(
-        "import _thread, asyncio, contextvars\n"
-        "%arun asyncio.sleep(0)  # the runner and its context exist from here"
-    )
-    return shell
+#: The notebook's first cell, after which the runner and its context exist.
+SETUP = (
+    "import _thread, asyncio, contextvars\n"
+    "%arun asyncio.sleep(0)  # the runner and its context exist from here"
+)
 
 
-def test_the_context_sync_agrees_with_one_context(notebook: Shell) -> None:
-    Notebook.shell = notebook
+def check_against_the_model(cells: Cells, *, examples: int, steps: int) -> None:
+    """Run the machine on ``cells``: ``examples`` sequences of ``steps`` cells."""
+    machine = type("Notebook", (Notebook,), {"cells": cells})
     run_state_machine_as_test(
-        Notebook,
+        machine,
         settings=settings(
-            max_examples=40,
-            stateful_step_count=25,
+            max_examples=examples,
+            stateful_step_count=steps,
             deadline=None,
             derandomize=True,
             database=None,
         ),
     )
+
+
+def test_the_context_sync_agrees_with_one_context(shell: Shell) -> None:
+    shell.ok("%config ARunMagics.mode = 'thread'  # as in a kernel")
+    shell.ok(SETUP)
+    check_against_the_model(ShellCells(shell), examples=40, steps=25)
