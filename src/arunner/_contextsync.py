@@ -22,11 +22,11 @@ to no value).  Python can take a value away only by resetting a Token made
 in the very Context that holds it, so each side keeps the Tokens of the
 sync's own ``set`` calls that gave a variable its first value there; the
 rare variable that got its value some other way (before the runner
-started, say) keeps it, and the cell says so.  The variables that route
-output and requests (ipykernel's parent headers, the cell that started a
-task) belong to each side and are never carried.  Background tasks are not
-part of it: as in asyncio, each keeps the copy of the context it was
-created with.
+started, say) keeps it, and the first cell to find that says so.  The
+variables that route output and requests (ipykernel's parent headers, the
+cell that started a task) belong to each side and are never carried.
+Background tasks are not part of it: as in asyncio, each keeps the copy of
+the context it was created with.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ class ContextSync:
     def __init__(self) -> None:
         self._shell_side = _Side("plain cells")
         self._runner_side = _Side("%arun cells")
+        #: the variables whose value one side kept, said once
+        self._told: set[contextvars.ContextVar[Any]] = set()
 
     def exchange(self, excluded: Iterable[contextvars.ContextVar[Any]]) -> Exchange:
         """Start a call from the shell's thread: take the shell's context."""
@@ -156,7 +158,9 @@ class ContextSync:
             (self._shell_side, self._runner_side, kept),
         ):
             for variable, value in stuck:
-                print(_kept_message(variable, value, side, other), file=sys.stderr)
+                if variable not in self._told:
+                    self._told.add(variable)
+                    print(_kept_message(variable, value, side, other), file=sys.stderr)
 
 
 def _kept_message(

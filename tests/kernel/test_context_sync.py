@@ -242,6 +242,11 @@ def test_a_value_that_cannot_be_taken_away_is_reported(nb: Kernel) -> None:
     assert reply.result == "'before the runner'"
     assert "ContextVar 'w' has no value any more in plain cells" in reply.stderr
     assert "w.set(None)" in reply.stderr
+    # Said once: the next call says nothing more.
+    assert nb.ok("%arun asyncio.sleep(0)").stderr == ""
+    # Once a value is set, both sides agree again.
+    nb.ok("w.set('set again')")
+    assert nb.value("%arun asyncio.sleep(0, w.get('unset'))") == "'set again'"
 
 
 # -- after an abandoned run --------------------------------------------------------
