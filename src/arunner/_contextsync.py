@@ -170,12 +170,13 @@ def _kept_message(
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return (
-        f"arunner: ContextVar {variable.name!r} has no value any more in "
-        f"{other.name}, but {side.name} still see {shown}: it got that value "
-        "there in a way the context sync cannot undo (before the runner "
-        "started, or in a run that was abandoned). To make both sides agree, "
-        f"set a value instead of resetting to none, such as {variable.name}"
-        ".set(None), or restart the runner with %arun --restart."
+        f"arunner: ContextVar {variable.name!r} has no value in {other.name}, "
+        f"but {side.name} still see {shown}, and the context sync cannot take "
+        "it away there: it got that value in a way the sync cannot undo (before "
+        "the runner started, in a run abandoned by a second stop, or in a "
+        "Runner.run() call from code). To make both sides agree, set a value "
+        f"instead of none, such as {variable.name}.set(None), or restart the "
+        "runner with %arun --restart."
     )
 
 

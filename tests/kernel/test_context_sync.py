@@ -240,7 +240,7 @@ def test_a_value_that_cannot_be_taken_away_is_reported(nb: Kernel) -> None:
     nb.ok("w.reset(t)")
     reply = nb.ok("%arun asyncio.sleep(0, w.get('unset'))")
     assert reply.result == "'before the runner'"
-    assert "ContextVar 'w' has no value any more in plain cells" in reply.stderr
+    assert "ContextVar 'w' has no value in plain cells" in reply.stderr
     assert "w.set(None)" in reply.stderr
     # Said once: the next call says nothing more.
     assert nb.ok("%arun asyncio.sleep(0)").stderr == ""
