@@ -15,6 +15,7 @@ import importlib.metadata
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,9 @@ from tests.kernel.comms import (
 )
 from tests.kernel.conftest import Kernel, Reply
 from tests.unit.test_docs_examples import DOCS, parse
+
+#: The checkout, for the kernel to import tests/faults.py from.
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.kernel
 
@@ -526,7 +530,107 @@ def test_a_double_stop_during_a_burst_of_clicks_loses_none(
     lost = sorted(set(range(burst)) - set(got))
     assert got == list(range(burst)), f"{len(lost)} lost: {lost[:20]}"
     log = kernel.log.read_text()
-    assert "DELIM" not in log and "Invalid Message" not in log, log
+    assert "DELIM" not in log, log  # no message torn between its frames
+    assert "Invalid Message" not in log, log
+
+
+#: The widget's callback, in a cell (a file) of its own.
+ON_COUNTED = """
+def on_counted(widget, content, buffers):
+    handled = content['n']
+    return handled
+
+counted.on_msg(on_counted)
+"""
+
+#: An interrupt at one step of the pump (tests/faults.py), in the kernel:
+#: ``attempt(step, count)`` runs a cell that swallows the first stop and
+#: waits, armed from then on, until ``count`` numbered messages have been
+#: received; the injected SIGINT is the second stop.  Watched besides
+#: arunner: pyzmq's reading (between the frames of a message, before and
+#: after each receive) and the widget's callback (inside a handler).
+INJECT_IN_THE_PUMP = """
+import sys
+sys.path.insert(0, {root!r})
+import zmq.eventloop.zmqstream, zmq.sugar.socket
+from tests.faults import Injector
+from arunner import _commpump
+
+PUMP_FILES = (
+    _commpump.__file__,
+    zmq.sugar.socket.__file__,
+    zmq.eventloop.zmqstream.__file__,
+    on_counted.__code__.co_filename,
+)
+
+async def stopped_twice(injector, count):
+    try:
+        print('waiting', flush=True)
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        injector.armed = True
+        print('stopped once', flush=True)
+        for _ in range(300):  # also once abandoned: until the kernel has all
+            if len(received) >= count:
+                break
+            await asyncio.sleep(0.01)
+
+def attempt(step, count):
+    global injector, expected
+    received.clear()
+    injector, expected = Injector(step, also_watch=PUMP_FILES[1:]), count
+    try:
+        with injector:
+            try:
+                %arun stopped_twice(injector, expected)
+            finally:
+                injector.armed = False
+    except KeyboardInterrupt:
+        print('interrupted', flush=True)
+    if step is None:
+        print([s for s in injector.steps if s[0] in PUMP_FILES])
+    elif injector.fired:
+        print('fired', flush=True)
+"""
+
+
+def test_an_interrupt_at_every_step_of_the_pump_loses_no_message(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    """Issue 23: after an interrupt at any step of reading and handling,
+    every message read has reached the kernel's handler once, in order."""
+    kernel = start_kernel()
+    kernel.ok(SETUP)
+    widget = kernel.ok(RECORD_RECEIVED).stdout.strip()
+    kernel.ok(ON_COUNTED)
+    kernel.ok(INJECT_IN_THE_PUMP.format(root=str(ROOT)))
+    count = 3
+
+    def under_interrupt(step: tuple[str, int] | None) -> Reply:
+        reply = drive(
+            kernel,
+            f"attempt({step!r}, {count})",
+            [
+                ("waiting", lambda _: kernel.manager.interrupt_kernel()),
+                ("stopped once", lambda _: numbered(kernel, widget, range(count))),
+            ],
+        )
+        assert reply.error is None, "\n".join(reply.error["traceback"])
+        return reply
+
+    dry = under_interrupt(None)
+    assert "interrupted" not in dry.stdout
+    steps = ast.literal_eval(dry.stdout.splitlines()[-1])
+    assert any("_commpump" in path for path, _ in steps), steps
+    for step in steps:
+        reply = under_interrupt(step)
+        where = f"interrupt at {Path(step[0]).name}:{step[1]}"
+        assert received(kernel) == list(range(count)), where
+        # Not reached: the messages waited for the cell's end.
+        assert "fired" in reply.stdout, f"{where}: the pump did not run again"
+    log = kernel.log.read_text()
+    assert "DELIM" not in log, log
+    assert "Invalid Message" not in log, log
 
 
 REENTERING_CALLBACK = """
