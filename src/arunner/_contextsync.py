@@ -50,15 +50,30 @@ def _changes(
     after: contextvars.Context,
     excluded: frozenset[contextvars.ContextVar[Any]],
 ) -> Changes:
-    """What turns ``before`` into ``after``: a new value, or MISSING for none."""
+    """What turns ``before`` into ``after``: a new value, or MISSING for none.
+
+    The pass over ``before`` for what is gone is skipped when the counts
+    say that nothing is, the common case: the comparison then costs one
+    pass over ``after``.
+    """
     changed = [
         (variable, value)
         for variable, value in after.items()
         if variable not in excluded
         and (variable not in before or before[variable] is not value)
     ]
+    new = sum(1 for variable, _ in changed if variable not in before)
+    if _carried(before, excluded) == _carried(after, excluded) - new:
+        return changed
     gone = [v for v in before if v not in after and v not in excluded]
     return changed + [(variable, MISSING) for variable in gone]
+
+
+def _carried(
+    context: contextvars.Context, excluded: frozenset[contextvars.ContextVar[Any]]
+) -> int:
+    """How many of the variables of ``context`` the sync carries."""
+    return len(context) - sum(1 for variable in excluded if variable in context)
 
 
 class _Side:
