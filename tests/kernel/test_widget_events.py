@@ -634,16 +634,17 @@ def test_an_interrupt_at_every_step_of_the_pump_loses_no_message(
 
 
 REENTERING_CALLBACK = """
+import time
 log = []
 def reenter(widget, content, buffers):
     log.append(('enter', content['n']))
     print('entered', content['n'], flush=True)
-    arunner.get_runner().start(asyncio.sleep(0))  # waits for the busy loop
+    runner = arunner.get_runner()
+    runner.get_loop().call_soon_threadsafe(time.sleep, 1.0)  # busy for a moment
+    runner.start(asyncio.sleep(0))  # so this waits for the loop
     log.append(('exit', content['n']))
 reentrant = widgets.Button()
 reentrant.on_msg(reenter)
-async def busy():
-    time.sleep(1.0)  # the runner's loop is busy for a moment
 print(reentrant.model_id)
 """
 
@@ -654,8 +655,7 @@ def test_a_click_handled_between_cells_is_not_entered_by_the_next(nb: Kernel) ->
     The first click's callback waits for the runner; the second click
     arrives meanwhile, and must wait for the first to return.
     """
-    widget = nb.ok("import time" + REENTERING_CALLBACK).stdout.strip()
-    nb.ok("arunner.get_runner().start(busy())")
+    widget = nb.ok(REENTERING_CALLBACK).stdout.strip()
     first = comm_msg(nb, widget, {"method": "custom", "content": {"n": 1}})
     nb.wait_elsewhere(first["header"]["msg_id"], "entered 1")
     second = comm_msg(nb, widget, {"method": "custom", "content": {"n": 2}})
