@@ -100,13 +100,19 @@ class _Side:
         return kept
 
     def _unset(self, variable: contextvars.ContextVar[Any]) -> bool:
-        # A Token of another Context (a copy a run got) raises ValueError,
-        # one already used RuntimeError; either way it is of no more use.
-        for token in self._unsetters.pop(variable, []):
+        # A Token of another Context (this is a copy a run got, or that
+        # Token was made in one) raises ValueError and is kept for its own;
+        # one already used raises RuntimeError and is of no more use.
+        tokens = self._unsetters.get(variable, [])
+        for token in list(tokens):
             try:
                 variable.reset(token)
-            except (ValueError, RuntimeError):
+            except ValueError:
                 continue
+            except RuntimeError:
+                tokens.remove(token)
+                continue
+            tokens.remove(token)
             return True
         return False
 
