@@ -534,6 +534,67 @@ def test_a_double_stop_during_a_burst_of_clicks_loses_none(
     assert "Invalid Message" not in log, log
 
 
+#: The first message's callback takes a moment, so the next three arrive
+#: meanwhile and are read together; the second's holds the kernel's thread
+#: until it is stopped, with the last two read and not yet handled.
+HOLD_THE_SECOND = """
+loop = arunner.get_runner().get_loop()
+second_running = asyncio.Event()
+def hold(widget, content, buffers):
+    if content['n'] == 0:
+        time.sleep(0.5)
+    elif content['n'] == 1:
+        loop.call_soon_threadsafe(second_running.set)
+        threading.Event().wait(10)
+counted.on_msg(hold)
+
+async def stopped_twice_in_a_callback():
+    print('waiting', flush=True)
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        print('stopped once', flush=True)
+        await asyncio.wait_for(second_running.wait(), 10)
+        print('second running', flush=True)
+        await asyncio.sleep(5)
+"""
+
+STOPPED_THEN_AGAIN = """
+import time
+try:
+    %arun stopped_twice_in_a_callback()
+except KeyboardInterrupt:
+    print('interrupted', flush=True)
+print('waiting again', flush=True)
+%arun asyncio.sleep(1)
+"""
+
+
+def test_after_a_stop_with_messages_held_none_overtakes_them(
+    start_kernel: Callable[..., Kernel],
+) -> None:
+    """The messages read but not handled when a stop ends the wait go to the
+    kernel, to run after the cell; a later wait in the same cell must not
+    handle a newer one before them."""
+    kernel = start_kernel()
+    kernel.ok(SETUP)
+    widget = kernel.ok("import time" + RECORD_RECEIVED).stdout.strip()
+    kernel.ok(HOLD_THE_SECOND)
+    reply = drive(
+        kernel,
+        STOPPED_THEN_AGAIN,
+        [
+            ("waiting", lambda _: kernel.manager.interrupt_kernel()),
+            ("stopped once", lambda _: numbered(kernel, widget, range(4))),
+            ("second running", lambda _: kernel.manager.interrupt_kernel()),
+            ("waiting again", lambda _: numbered(kernel, widget, [4])),
+        ],
+    )
+    assert reply.error is None, "\n".join(reply.error["traceback"])
+    assert "interrupted" in reply.stdout
+    assert received(kernel) == [0, 1, 2, 3, 4]
+
+
 #: The widget's callback, in a cell (a file) of its own.
 ON_COUNTED = """
 def on_counted(widget, content, buffers):
