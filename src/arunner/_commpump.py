@@ -393,8 +393,9 @@ class _SigintGate:
     kernel's handler (a stuck widget callback stays interruptible) or in
     the one step of the pump that may wait (:meth:`CommPump._handle`);
     anywhere else in this module it counts the signal, and
-    :meth:`release` delivers it once that step is over.  Python's own
-    handler, or arunner's, is previous; anything else is left alone.
+    :meth:`release` delivers it once that step is over.  The previous
+    handler is Python's own, arunner's or an application's; where SIGINT is
+    ignored, or not handled in Python, nothing changes.
     """
 
     def __init__(self) -> None:
