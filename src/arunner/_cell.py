@@ -205,9 +205,9 @@ async def in_cell(
 
     ``route`` runs first, inside the task's context, so that everything the
     coroutine prints or displays, and every task it starts, reports to the
-    cell that started it.  ``exchange`` brings in the ContextVar changes of
-    the shell's plain cells and, however the coroutine ends, notes its own
-    for the shell.
+    cell that started it.  ``exchange`` brings in the ContextVars of the
+    shell's context and, however the coroutine ends, notes the coroutine's
+    own changes for the shell.
     """
     __tracebackhide__ = True
     if route is not None:
