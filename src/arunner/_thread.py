@@ -289,13 +289,9 @@ class _Call(Generic[T]):
                 bell.ring()
 
     def _leave_context(self) -> None:
-        """An abandoned run keeps the persistent context it holds; the runner
-        goes on in a copy of it, so that later runs share one context again
-        instead of each getting a copy of their own."""
+        """Free the flag of the persistent context an abandoned run held."""
         if self._owns_context and not self.finished:
-            engine = self._engine
-            engine.context = engine.context.copy()
-            engine.context_in_use = self._owns_context = False
+            self._engine.context_in_use = self._owns_context = False
 
     def _deliver_cancel(self) -> None:
         self.cancel_delivered = True
@@ -405,8 +401,14 @@ class _Call(Generic[T]):
                 _report_abandoned(task)
             return interrupt
         engine = self._engine
-        with contextlib.suppress(RuntimeError):  # the loop is already closed
-            engine.loop.call_soon_threadsafe(self._leave_context)
+        if task is not None and self._owns_context:
+            # It keeps the persistent context it holds; the runner goes on
+            # in a copy, so that later runs share one context again instead
+            # of each getting a copy of its own.  Swapped here, before this
+            # thread's next run reads it; the flag is the loop thread's.
+            engine.context = engine.context.copy()
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                engine.loop.call_soon_threadsafe(self._leave_context)
         if not self.cancel_delivered or (
             task is not None and asyncio.current_task(engine.loop) is task
         ):

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.kernel
 
 class KernelCells:
     stop = "print('started', flush=True)"
+    again = "None"
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -35,8 +36,8 @@ class KernelCells:
             assert "arunner: a ContextVar Token can be reset only" in said
         return reply.ename or "", said
 
-    def interrupted(self, source: str) -> str:
-        reply = self.kernel.execute(source, interrupt_on="started")
+    def interrupted(self, source: str, *, times: int = 1) -> str:
+        reply = self.kernel.execute(source, interrupt_on="started", interrupts=times)
         return reply.ename or ""
 
     def seen(self) -> str:
@@ -48,4 +49,4 @@ def test_the_context_sync_agrees_with_one_context_in_a_kernel(
 ) -> None:
     kernel = start_kernel()
     kernel.ok(SETUP)
-    check_against_the_model(KernelCells(kernel), examples=20, steps=20)
+    check_against_the_model(KernelCells(kernel), examples=12, steps=20)
