@@ -1,14 +1,16 @@
 """The context sync against a model: the whole notebook as one Context.
 
 Hypothesis runs random sequences of ``set``, ``reset`` and ``get`` in plain,
-``%arun``, ``%%arun`` and ``%%arun --sync`` cells, with interrupted and
-timed-out ``%%arun`` cells in between, in the in-process shell with the
-thread engine (as in a kernel), and checks each step against a model in
-which the notebook is one ``contextvars.Context``.  The one difference,
-documented in docs/how-it-works.md ("The persistent context"): a Token
-resets only in the Context that made it, which plain and ``--sync`` cells
-share, and ``%arun`` and ``%%arun`` cells share; reset in a cell of the
-other pair, it raises ValueError and changes nothing.
+``%arun``, ``%%arun`` and ``%%arun --sync`` cells, with interrupted,
+abandoned (stopped twice) and timed-out ``%%arun`` cells in between, in the
+in-process shell with the thread engine (as in a kernel), and checks each
+step against a model in which the notebook is one ``contextvars.Context``.
+It allows the differences documented in docs/how-it-works.md ("The
+persistent context"): a Token resets only in the Context that made it,
+which plain and ``--sync`` cells share, and ``%arun`` and ``%%arun`` cells
+share until a run is abandoned (reset elsewhere, it raises ValueError and
+changes nothing); and the runner's side keeps a value it held when a run
+was abandoned if the shell's side resets it to none.
 """
 
 from __future__ import annotations
