@@ -49,4 +49,4 @@ def test_the_context_sync_agrees_with_one_context_in_a_kernel(
 ) -> None:
     kernel = start_kernel()
     kernel.ok(SETUP)
-    check_against_the_model(KernelCells(kernel), examples=12, steps=20)
+    check_against_the_model(KernelCells(kernel), examples=30, steps=15)
