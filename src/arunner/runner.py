@@ -178,7 +178,8 @@ class Runner:
     def context(self) -> contextvars.Context | None:
         """The persistent context every run executes in (None before first use).
 
-        Read it (``context[var]``, ``context.items()``); run nothing in it
+        After a run abandoned by a second stop (thread engine), it is a copy
+        of the one that run still holds, which later runs share.  Read it (``context[var]``, ``context.items()``); run nothing in it
         yourself, since the runner's tasks enter it.
         """
         return None if self._engine is None else self._engine.context
