@@ -107,7 +107,11 @@ def cancelled_at(cancelled: BaseException | None) -> TracebackType | None:
     it, without asyncio's and arunner's frames: finished coroutine frames
     lose the ``__tracebackhide__`` that would hide arunner's, and none of
     them is news.  Each frame is shown at the line it was stopped at, not
-    at the cleanup it went on to (:func:`at_their_lines`).
+    at the cleanup it went on to (:func:`at_their_lines`).  Code that ran
+    none of the user's frames (``%arun asyncio.sleep(30)``) is shown at
+    asyncio's innermost one, the call the line made: IPython always shows
+    the innermost frame of a traceback, which would otherwise be arunner's
+    raise.
     """
     innermost = cancelled
     while innermost is not None and isinstance(
@@ -116,7 +120,21 @@ def cancelled_at(cancelled: BaseException | None) -> TracebackType | None:
         innermost = innermost.__context__
     if innermost is None:
         return None
-    return at_their_lines(without_plumbing(innermost.__traceback__))
+    users = without_plumbing(innermost.__traceback__)
+    if users is None:
+        return _last(without_arunner_frames(innermost.__traceback__))
+    return at_their_lines(users)
+
+
+def _last(tb: TracebackType | None) -> TracebackType | None:
+    """The innermost entry of ``tb`` alone."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (
+        None
+        if tb is None
+        else TracebackType(None, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    )
 
 
 def interrupted_at(cancelled: BaseException) -> KeyboardInterrupt:

@@ -179,8 +179,9 @@ class Runner:
         """The persistent context every run executes in (None before first use).
 
         After a run abandoned by a second stop (thread engine), it is a copy
-        of the one that run still holds, which later runs share.  Read it (``context[var]``, ``context.items()``); run nothing in it
-        yourself, since the runner's tasks enter it.
+        of the one that run still holds, which later runs share.  Read it
+        (``context[var]``, ``context.items()``); run nothing in it yourself,
+        since the runner's tasks enter it.
         """
         return None if self._engine is None else self._engine.context
 

@@ -96,6 +96,19 @@ def test_an_arun_line_points_at_the_await_in_the_users_function(
     assert "resumed" not in reply.stdout
 
 
+def test_an_arun_line_of_asyncio_alone_shows_asyncios_call_not_arunners(
+    nb: Kernel,
+) -> None:
+    # IPython shows a traceback's innermost frame even when hidden: with no
+    # frame of the user's below the cell, that was arunner's raise.
+    reply = nb.execute("%arun --timeout 0.2 asyncio.sleep(30)")
+    assert reply.ename == "TimeoutError"
+    traceback = shown(reply)
+    assert cell_lines(traceback) == [1]
+    assert not names_arunner_source(traceback), traceback
+    assert " in sleep(delay" in traceback  # IPython 7 writes no comma before it
+
+
 def test_a_second_stop_in_a_tight_loop_points_at_the_loop(nb: Kernel) -> None:
     reply = nb.execute(
         interruptible("while True:\n    pass"), interrupt_on="started", interrupts=2
