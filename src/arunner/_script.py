@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import sysconfig
 import threading
 import time
@@ -49,6 +48,7 @@ from typing import Any, TypeVar
 
 from arunner._loopstate import LoopState, check_supported, exchange
 from arunner._traceback import (
+    frames_of_threads,
     is_plumbing,
     spliced,
     without_arunner_frames,
@@ -207,7 +207,7 @@ class _Stop:
             if self._installed:
                 signal.pthread_kill(self._thread, signal.SIGINT)
                 return
-            frame = sys._current_frames().get(self._thread)
+            frame = frames_of_threads().get(self._thread)
             found = _innermost_loop(frame, within=_THE_CALL)
             if found is not None:
                 loop, task = found
@@ -234,7 +234,7 @@ class _Stop:
 
     def _cancel_loops_elsewhere(self) -> None:
         """Cancel the main tasks of loops that threads started for this call run."""
-        frames = sys._current_frames()
+        frames = frames_of_threads()
         for thread in threading.enumerate():
             ident = thread.ident
             if ident is None or thread in self._threads_before:
@@ -402,7 +402,7 @@ _RUNS = frozenset({"run_until_complete", "run"})
 
 def _runs(ident: int, loop: asyncio.AbstractEventLoop) -> bool:
     """Whether thread ``ident`` still runs ``loop`` (or closes it)."""
-    frame = sys._current_frames().get(ident)
+    frame = frames_of_threads().get(ident)
     while frame is not None:
         if frame.f_locals.get("self") is loop or frame.f_locals.get("loop") is loop:
             return True
@@ -434,7 +434,7 @@ def _where(ident: int) -> FrameType | None:
     Below it there may be asyncio's, arunner's and the standard library's
     frames: the line worth showing is the one that called into them.
     """
-    frame = sys._current_frames().get(ident)
+    frame = frames_of_threads().get(ident)
     innermost = None
     while frame is not None:
         filename = frame.f_code.co_filename

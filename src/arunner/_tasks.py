@@ -31,7 +31,7 @@ from typing import Any
 
 from arunner._awaiters import awaiter
 from arunner._origins import cell_label, origin, parse_cell_label
-from arunner._traceback import in_asyncio, is_plumbing
+from arunner._traceback import frames_of_threads, in_asyncio, is_plumbing
 
 __all__ = [
     "CellOf",
@@ -264,7 +264,7 @@ def user_frames(
     """
     frames = _await_chain(task.get_coro())
     stack = (
-        sys._current_frames().get(thread_id)
+        frames_of_threads().get(thread_id)
         if thread_id is not None and asyncio.current_task(task.get_loop()) is task
         else None
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import sys
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
@@ -12,6 +14,7 @@ __all__ = [
     "at_their_lines",
     "cancelled_at",
     "ended_at",
+    "frames_of_threads",
     "in_asyncio",
     "interrupted_at",
     "is_plumbing",
@@ -220,3 +223,24 @@ def _stopped_at(frame: FrameType, line: int) -> FrameType:
     assert stopped is not None
     assert stopped.tb_next is not None
     return stopped.tb_next.tb_frame
+
+
+def frames_of_threads() -> dict[int, FrameType]:
+    """``sys._current_frames()``, without the hang it can end in on 3.11.
+
+    CPython 3.11 holds the runtime's lock while that call makes frame
+    objects; a garbage collection that one of those allocations starts can
+    free an object whose finalizer takes the same lock, and the process
+    hangs for good (gh-106883; 3.12 turns the collector off for the call,
+    3.11 was never fixed).  A stop under ``--sync`` asks for the threads'
+    frames every few milliseconds while a loop elsewhere cleans up, and a
+    test run hung there.  So on 3.11 the collector is off for the call,
+    unless the caller had turned it off already.
+    """
+    if sys.version_info >= (3, 12) or not gc.isenabled():
+        return sys._current_frames()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        gc.enable()
