@@ -624,26 +624,29 @@ PUMP_FILES = (
     on_counted.__code__.co_filename,
 )
 
-async def stopped_twice(injector, count):
+async def stopped_twice(injector, count, step):
     try:
         print('waiting', flush=True)
         await asyncio.sleep(30)
     except asyncio.CancelledError:
         injector.armed = True
         print('stopped once', flush=True)
-        for _ in range(300):  # also once abandoned: until the kernel has all
-            if len(received) >= count:
+        # Also once abandoned: until the kernel has all, and the step was
+        # reached (ending first, the run could leave it unreached).
+        for _ in range(300):
+            if len(received) >= count and (step is None or injector.fired):
                 break
             await asyncio.sleep(0.01)
 
 def attempt(step, count):
-    global injector, expected
+    global injector, expected, target
     received.clear()
     injector, expected = Injector(step, also_watch=PUMP_FILES[1:]), count
+    target = step
     try:
         with injector:
             try:
-                %arun stopped_twice(injector, expected)
+                %arun stopped_twice(injector, expected, target)
             finally:
                 injector.armed = False
     except KeyboardInterrupt:
