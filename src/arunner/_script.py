@@ -29,7 +29,9 @@ Ctrl-C, and a little better:
 
 ``--timeout`` acts as a first stop at its deadline, and the call then ends
 in ``TimeoutError``.  The handler is installed only where asyncio.Runner
-would install its own: in the main thread, over Python's default handler.
+would install its own: in the main thread, over Python's default handler;
+with it, a stop that the OS hands to another thread wakes the main thread
+too (:mod:`arunner._sigwake`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from types import CodeType, FrameType
 from typing import Any, TypeVar
 
 from arunner._loopstate import LoopState, check_supported, exchange
+from arunner._sigwake import waking_the_main_thread
 from arunner._traceback import (
     frames_of_threads,
     is_plumbing,
@@ -136,6 +139,7 @@ class _Stop:
         #: loops in other threads cancelled by the first stop: thread, loop
         self._elsewhere: list[tuple[int, asyncio.AbstractEventLoop]] = []
         self._installed = False
+        self._waking = contextlib.ExitStack()
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
@@ -149,9 +153,11 @@ class _Stop:
             with contextlib.suppress(ValueError):  # no signals (embedded Python)
                 signal.signal(signal.SIGINT, self._on_sigint)
                 self._installed = True
+                self._waking.enter_context(waking_the_main_thread())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._waking.close()
         if self._installed and signal.getsignal(signal.SIGINT) == self._on_sigint:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         self._installed = False

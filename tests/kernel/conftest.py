@@ -136,15 +136,17 @@ class Kernel:
         gap: float = 0.2,
         delay: float = 0.0,
         answers: Sequence[str] = (),
+        press: Callable[[], object] | None = None,
     ) -> Reply:
         """Run ``code`` and collect its iopub messages until the kernel is idle.
 
         With ``interrupt_on``, once that text has appeared in the cell's
         output (proof that the code started) send ``interrupts`` interrupts,
-        ``gap`` seconds apart, through ``interrupt_kernel()``, the first one
-        ``delay`` seconds after that text appeared.  ``answers`` are typed,
-        in order, into the input requests (``input()``, ``getpass()``) the
-        cell makes; their prompts are kept in ``Reply.prompts``.
+        ``gap`` seconds apart, through ``interrupt_kernel()`` (or ``press``),
+        the first one ``delay`` seconds after that text appeared.
+        ``answers`` are typed, in order, into the input requests
+        (``input()``, ``getpass()``) the cell makes; their prompts are kept
+        in ``Reply.prompts``.
 
         A request that the kernel aborted is sent once more: this one is
         sent only after the previous cell's reply, but ipykernel before 6.29
@@ -160,6 +162,7 @@ class Kernel:
                 gap=gap,
                 delay=delay,
                 answers=answers,
+                press=press or self.manager.interrupt_kernel,
             )
             if reply.status != "aborted":
                 break
@@ -174,6 +177,7 @@ class Kernel:
         gap: float,
         delay: float,
         answers: Sequence[str],
+        press: Callable[[], object],
     ) -> Reply:
         reply = Reply(self.client.execute(code, allow_stdin=bool(answers)))
         deadline = time.monotonic() + PATIENCE
@@ -182,7 +186,15 @@ class Kernel:
         while True:
             if unanswered:
                 self._answer_input(reply, unanswered)
-            msg = self._next_iopub(deadline, code, poll=0.05 if unanswered else None)
+            try:
+                msg = self._next_iopub(
+                    deadline, code, poll=0.05 if unanswered else None
+                )
+            except TimeoutError as error:  # say how far the cell got
+                stopped = "no" if reply.interrupted_at is None else "an"
+                raise TimeoutError(
+                    f"{error}\nit printed {printed!r}; {stopped} interrupt was sent"
+                ) from None
             if msg is None:
                 continue
             if msg["msg_type"] == "update_display_data":
@@ -205,7 +217,9 @@ class Kernel:
                 printed += msg["content"].get("text", "")
                 if interrupt_on is not None and interrupt_on in printed:
                     interrupt_on = None
-                    reply.interrupted_at = self._interrupt(interrupts, gap, delay)
+                    reply.interrupted_at = self._interrupt(
+                        interrupts, gap, delay, press
+                    )
         content = self._shell_reply(reply.msg_id)["content"]
         reply.status = content["status"]
         reply.execution_count = content.get("execution_count")
@@ -236,12 +250,14 @@ class Kernel:
             reply.input_parents.append(request["parent_header"].get("msg_id"))
             self.client.input(unanswered.pop(0))
 
-    def _interrupt(self, count: int, gap: float, delay: float) -> float:
+    def _interrupt(
+        self, count: int, gap: float, delay: float, press: Callable[[], object]
+    ) -> float:
         """Send ``count`` interrupts; return when the last one was sent."""
         for i in range(count):
             time.sleep(gap if i else delay)
             sent = time.monotonic()
-            self.manager.interrupt_kernel()
+            press()
         return sent
 
     def _shell_reply(self, msg_id: str) -> dict[str, Any]:

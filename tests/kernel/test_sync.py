@@ -8,7 +8,9 @@ the kernel's loop is running.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -212,6 +214,44 @@ def test_plain_python_and_blocking_calls_stop_at_once(
     assert reply.ename == "KeyboardInterrupt"
     assert reply.stdout == "started\ncleanup\n"
     assert reply.interrupt_to_idle < 5  # not the 30 s sleep
+    assert lib.value("%arun --sync fetch_all(3)") == "6"
+
+
+@pytest.mark.parametrize(
+    ("call", "proof", "printed"),
+    [
+        (
+            "slow_call()",
+            "in the loop",
+            "started\nin the loop\nlibrary cleanup\ncleanup\n",
+        ),
+        ("time.sleep(30)", "started", "started\ncleanup\n"),
+    ],
+    ids=["asyncio.run", "time.sleep"],
+)
+def test_a_stop_that_another_thread_of_the_kernel_takes_reaches_the_call_at_once(
+    lib: Kernel, call: str, proof: str, printed: str
+) -> None:
+    """Linux gives a process's SIGINT to another of its threads when the main
+    one has a signal pending, and a kernel has a dozen that take it.  Python
+    then runs the handler only when the main thread next runs bytecode: a
+    call blocked in C (a loop's epoll_wait, time.sleep) went on for its whole
+    30 s, so the stop seemed lost (seen once in a full run).  The stop here
+    is sent to the kernel's IOPub thread, as the kernel then does."""
+    iopub = int(
+        lib.value(
+            "[t.native_id for t in threading.enumerate() if t.name == 'IOPub'][0]"
+        )
+        or 0
+    )
+    reply = lib.execute(
+        interruptible(f"{call}\nprint('resumed')", magic="%%arun --sync"),
+        interrupt_on=proof,
+        press=lambda: os.kill(iopub, signal.SIGINT),
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == printed  # cleanup ran, and nothing resumed
+    assert reply.interrupt_to_idle < 5  # not the 30 s the call waits
     assert lib.value("%arun --sync fetch_all(3)") == "6"
 
 

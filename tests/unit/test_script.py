@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 from arunner._script import LOOP_GRACE, ScriptRunner
+from arunner._sigwake import POKE
 from tests.faults import Injector, describe
 
 
@@ -284,6 +287,95 @@ def test_a_stop_interrupts_a_blocking_call_at_once(
         in_a_running_loop(lambda: script.call(cell))
     assert log == ["cleanup"]
     assert not _arunners_shown(raised.value)
+
+
+def press_stop_in_another_thread(after: float = 0.05) -> threading.Thread:
+    """Press stop as the OS may deliver it: to a thread other than the main
+    one (a kernel has a dozen that do not block SIGINT), where only CPython's
+    C handler runs, leaving a main thread blocked in C asleep."""
+
+    def press() -> None:
+        time.sleep(after)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    thread = threading.Thread(target=press, name="takes the stop")
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("blocks_in", ["a private loop", "time.sleep"])
+def test_a_stop_that_another_thread_takes_still_reaches_the_call_at_once(
+    blocks_in: str,
+) -> None:
+    script = ScriptRunner()
+    log: list[str] = []
+
+    async def waits() -> None:
+        try:
+            log.append("in the loop")
+            await asyncio.sleep(30)
+            log.append("resumed")
+        finally:
+            log.append("library cleanup")
+
+    def cell() -> None:
+        pressed = press_stop_in_another_thread()
+        try:
+            if blocks_in == "time.sleep":
+                time.sleep(30)
+            else:
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.run_until_complete(waits())
+                finally:
+                    loop.close()
+            log.append("resumed")
+        finally:
+            pressed.join()
+            log.append("cleanup")
+
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+    assert time.monotonic() - began < 5  # not the 30 s the call would wait
+    if blocks_in == "time.sleep":
+        assert log == ["cleanup"]
+    else:  # the loop's task was cancelled, and its cleanup ran first
+        assert log == ["in the loop", "library cleanup", "cleanup"]
+
+
+def test_the_wakeup_fd_set_before_the_call_gets_its_signals_and_is_back_after() -> None:
+    """An asyncio loop that handles signals itself dispatches them by the
+    bytes written to its wakeup fd: a call in between must not eat them."""
+    script = ScriptRunner()
+    listen, ring = socket.socketpair()
+    listen.setblocking(False)
+    ring.setblocking(False)
+    before = signal.set_wakeup_fd(ring.fileno())
+    try:
+
+        def cell() -> None:
+            timer = stop_soon()
+            try:
+                time.sleep(30)
+            finally:
+                timer.join()
+
+        with pytest.raises(KeyboardInterrupt):
+            in_a_running_loop(lambda: script.call(cell))
+        assert signal.set_wakeup_fd(ring.fileno()) == ring.fileno()
+        deadline = time.monotonic() + 5
+        received = b""
+        while signal.SIGINT not in received and time.monotonic() < deadline:
+            with contextlib.suppress(BlockingIOError):
+                received += listen.recv(64)
+            time.sleep(0.01)
+        assert signal.SIGINT in received
+        assert signal.getsignal(POKE) is signal.SIG_DFL
+    finally:
+        signal.set_wakeup_fd(before)
+        listen.close()
+        ring.close()
 
 
 def _loop_in_a_new_thread(coroutine: Any) -> Any:

@@ -1,0 +1,142 @@
+"""A stop reaches the main thread's blocking call whichever thread the OS gave it to.
+
+A SIGINT sent to a process goes to one of its threads that does not block
+it.  Linux prefers the main thread, but passes it over when it has a signal
+pending already, and a kernel has a dozen Python threads (IOPub, Heartbeat,
+Control, ...) that block nothing.  CPython runs the Python handler only in
+the main thread, and only when that thread next runs bytecode: so when
+another thread takes the signal, a main thread blocked in C (the
+``epoll_wait`` of a library's event loop, ``time.sleep``, a lock) goes on
+waiting, and a stop seems lost until the call returns by itself (seen once
+in about 600 stops of script code in a kernel: busy for the whole 30 s
+sleep).  asyncio's own loops are safe from this only when they handle
+signals themselves, by watching ``signal.set_wakeup_fd``; the loops and
+blocking calls of script code do not.
+
+While a script call runs (:mod:`arunner._script`), :func:`waking_the_main_thread`
+holds the wakeup fd.  CPython's C handler writes each signal's number to it
+from whichever thread took the signal, and a watcher thread then sends the
+main thread :data:`POKE`, whose handler does nothing: the blocking call
+returns EINTR, and Python runs the SIGINT handler that is already due.  A
+poke after the main thread has handled the stop itself is a no-op.  What
+the fd receives is passed on to the wakeup fd set before, so a loop that
+dispatches its signals by it (``loop.add_signal_handler``) still gets them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+__all__ = ["POKE", "waking_the_main_thread"]
+
+#: The signal that wakes the main thread: ignored by default (so a late
+#: poke, after the call, does nothing) and not used by the kernel.
+POKE = getattr(signal, "SIGURG", None)
+
+
+@contextlib.contextmanager
+def waking_the_main_thread() -> Iterator[None]:
+    """While this lasts, a SIGINT that another thread takes wakes the main thread.
+
+    Called in the main thread.  Does nothing where the platform lacks what
+    it needs, or where something else handles :data:`POKE`.
+    """
+    if POKE is None or signal.getsignal(POKE) is not signal.SIG_DFL:
+        yield
+        return
+    watcher = _watcher(POKE)
+    signal.signal(POKE, _nothing)
+    try:
+        watcher.forward_to(
+            signal.set_wakeup_fd(watcher.fileno, warn_on_full_buffer=False)
+        )
+        try:
+            yield
+        finally:
+            # The earlier fd's warn_on_full_buffer is not readable: the
+            # default (which asyncio's loops use) is restored with it.
+            signal.set_wakeup_fd(watcher.forward_to(-1))
+    finally:
+        signal.signal(POKE, signal.SIG_DFL)
+
+
+def _nothing(signum: int, frame: FrameType | None) -> None:
+    """POKE's handler: the signal's arrival is all that was wanted."""
+
+
+class _Watcher:
+    """The wakeup fd's reader, in a daemon thread of its own for the process."""
+
+    def __init__(self, poke: signal.Signals) -> None:
+        self._poke = poke
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)  # set_wakeup_fd requires it
+        self.fileno = self._write.fileno()
+        self.pid = os.getpid()
+        self._main = threading.main_thread().ident
+        #: what is read and passed on is read under it, so that nothing
+        #: read while the call ends is passed to an fd no longer wanted
+        self._lock = threading.Lock()
+        self._forward_to = -1
+        threading.Thread(
+            target=self._watch, name="arunner-sigwake", daemon=True
+        ).start()
+
+    def forward_to(self, fd: int) -> int:
+        """Pass what arrives on to ``fd`` (-1: to nothing) from now on, and
+        what has arrived unread to the fd it went to before, which is returned."""
+        with self._lock:
+            self._pass_on()
+            before, self._forward_to = self._forward_to, fd
+            return before
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                select.select([self._read], [], [])
+            except (OSError, ValueError):
+                return  # closed (in a forked child)
+            with self._lock:
+                signals = self._pass_on()
+            if signal.SIGINT in signals and self._main is not None:
+                signal.pthread_kill(self._main, self._poke)
+
+    def _pass_on(self) -> bytes:
+        """Read what has arrived and pass it on; the signals' numbers."""
+        received = b""
+        with contextlib.suppress(BlockingIOError, OSError):
+            while data := self._read.recv(512):
+                received += data
+        if received and self._forward_to != -1:
+            with contextlib.suppress(OSError):  # full, or closed meanwhile
+                os.write(self._forward_to, received)
+        return received
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
+
+
+_lock = threading.Lock()
+_current: _Watcher | None = None
+
+
+def _watcher(poke: signal.Signals) -> _Watcher:
+    """The process's watcher, made on first use, and again in a forked
+    child, which has the parent's sockets but not its thread."""
+    global _current  # noqa: PLW0603 - one watcher per process
+    with _lock:
+        if _current is not None and _current.pid != os.getpid():
+            _current.close()
+            _current = None
+        if _current is None:
+            _current = _Watcher(poke)
+        return _current
