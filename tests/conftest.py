@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import arunner
+from arunner._sigwake import stop_watching
 
 
 @pytest.fixture(params=["inline", "thread"])
@@ -73,6 +74,18 @@ def interrupter() -> Iterator[Interrupter]:
 
 def _loop_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("arunner-loop-")}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_signal_watcher_left_after_the_module() -> Iterator[None]:
+    """Stop the thread that script calls (``--sync``) start, after each module.
+
+    The terminal tier forks (pexpect's forkpty) in this process, and Python
+    3.15 warns, an error here, of a fork in a multi-threaded process; the
+    kernel tier stops its kernels per module for the same reason.
+    """
+    yield
+    stop_watching()
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,8 @@ Control, ...) that block nothing.  CPython runs the Python handler only in
 the main thread, and only when that thread next runs bytecode: so when
 another thread takes the signal, a main thread blocked in C (the
 ``epoll_wait`` of a library's event loop, ``time.sleep``, a lock) goes on
-waiting, and a stop seems lost until the call returns by itself (seen once
-in about 600 stops of script code in a kernel: busy for the whole 30 s
-sleep).  asyncio's own loops are safe from this only when they handle
+waiting, and a stop seems lost until the call returns by itself (seen
+twice in the test suite's full runs: a kernel busy for a whole 30 s sleep).  asyncio's own loops are safe from this only when they handle
 signals themselves, by watching ``signal.set_wakeup_fd``; the loops and
 blocking calls of script code do not.
 
@@ -18,7 +17,8 @@ holds the wakeup fd.  CPython's C handler writes each signal's number to it
 from whichever thread took the signal, and a watcher thread then sends the
 main thread :data:`POKE`, whose handler does nothing: the blocking call
 returns EINTR, and Python runs the SIGINT handler that is already due.  A
-poke after the main thread has handled the stop itself is a no-op.  What
+poke after the main thread has handled the stop itself is a no-op.  The
+thread stays for the next call, until :func:`stop_watching`.  What
 the fd receives is passed on to the wakeup fd set before, so a loop that
 dispatches its signals by it (``loop.add_signal_handler``) still gets them.
 """
@@ -29,12 +29,11 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["POKE", "waking_the_main_thread"]
+__all__ = ["POKE", "stop_watching", "waking_the_main_thread"]
 
 #: The signal that wakes the main thread: ignored by default (so a late
 #: poke, after the call, does nothing) and not used by the kernel.
@@ -72,23 +71,45 @@ def _nothing(signum: int, frame: FrameType | None) -> None:
 
 
 class _Watcher:
-    """The wakeup fd's reader, in a daemon thread of its own for the process."""
+    """The wakeup fd's reader: a daemon thread, started on the first call and
+    kept for the next (a thread per call would cost ``--auto sync``'s every
+    cell about 0.15 ms), until :func:`stop_watching`.
+
+    Its pipe lives as long as the process (plain fds, which no finalizer
+    closes or warns about): a call may hold the wakeup fd while the thread
+    stops, and a closed fd's number could be reused by a file that the C
+    handler would then write to.
+    """
 
     def __init__(self, poke: signal.Signals) -> None:
         self._poke = poke
-        self._read, self._write = socket.socketpair()
-        self._read.setblocking(False)
-        self._write.setblocking(False)  # set_wakeup_fd requires it
-        self.fileno = self._write.fileno()
+        # Non-blocking: set_wakeup_fd requires it of the end it writes to.
+        self._read, self.fileno = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pid = os.getpid()
         self._main = threading.main_thread().ident
         #: what is read and passed on is read under it, so that nothing
         #: read while the call ends is passed to an fd no longer wanted
         self._lock = threading.Lock()
         self._forward_to = -1
-        threading.Thread(
-            target=self._watch, name="arunner-sigwake", daemon=True
-        ).start()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        """Start the thread, unless it runs."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._watch, name="arunner-sigwake", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, if it runs, and wait for its end."""
+        if self._thread is not None:
+            self._stopping = True
+            with contextlib.suppress(BlockingIOError):  # it has bytes to read
+                os.write(self.fileno, b"\0")  # a number no signal has
+            self._thread.join()
+            self._thread, self._stopping = None, False
 
     def forward_to(self, fd: int) -> int:
         """Pass what arrives on to ``fd`` (-1: to nothing) from now on, and
@@ -99,11 +120,8 @@ class _Watcher:
             return before
 
     def _watch(self) -> None:
-        while True:
-            try:
-                select.select([self._read], [], [])
-            except (OSError, ValueError):
-                return  # closed (in a forked child)
+        while not self._stopping:
+            select.select([self._read], [], [])
             with self._lock:
                 signals = self._pass_on()
             if signal.SIGINT in signals and self._main is not None:
@@ -112,17 +130,13 @@ class _Watcher:
     def _pass_on(self) -> bytes:
         """Read what has arrived and pass it on; the signals' numbers."""
         received = b""
-        with contextlib.suppress(BlockingIOError, OSError):
-            while data := self._read.recv(512):
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(self._read, 512):
                 received += data
         if received and self._forward_to != -1:
             with contextlib.suppress(OSError):  # full, or closed meanwhile
                 os.write(self._forward_to, received)
         return received
-
-    def close(self) -> None:
-        self._read.close()
-        self._write.close()
 
 
 _lock = threading.Lock()
@@ -130,13 +144,23 @@ _current: _Watcher | None = None
 
 
 def _watcher(poke: signal.Signals) -> _Watcher:
-    """The process's watcher, made on first use, and again in a forked
-    child, which has the parent's sockets but not its thread."""
+    """The process's watcher, running; made anew in a forked child, which
+    has the parent's pipe (left open) but not its thread."""
     global _current  # noqa: PLW0603 - one watcher per process
     with _lock:
-        if _current is not None and _current.pid != os.getpid():
-            _current.close()
-            _current = None
-        if _current is None:
+        if _current is None or _current.pid != os.getpid():
             _current = _Watcher(poke)
+        _current.start()
         return _current
+
+
+def stop_watching() -> None:
+    """Stop the watcher's thread (idempotent); the next call starts it again.
+
+    For a process that wants no thread of arunner's left: after
+    ``%unload_ext arunner``, or before it forks a child of its own (Python
+    3.12+ warns of a fork in a multi-threaded process).
+    """
+    with _lock:
+        if _current is not None and _current.pid == os.getpid():
+            _current.stop()

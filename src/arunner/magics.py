@@ -62,6 +62,7 @@ from arunner._origins import from_cell, origin
 from arunner._routing import capture_route, hide_from_debugger, routing_variables
 from arunner._script import ScriptRunner
 from arunner._shellcode import CodeRefused, ShellCode
+from arunner._sigwake import stop_watching
 from arunner._tasks import TaskTable
 from arunner.runner import DEFAULT_SHUTDOWN_TIMEOUT, MODES, Mode, Runner
 
@@ -745,6 +746,7 @@ def _unregister(shell: InteractiveShell, magics: ARunMagics) -> None:
     configurables = cast("list[object]", shell.configurables)  # mistyped upstream
     if magics in configurables:
         configurables.remove(magics)
+    stop_watching()  # --sync's signal watcher: no thread of arunner's stays
 
 
 def get_runner() -> Runner:

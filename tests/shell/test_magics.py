@@ -90,6 +90,18 @@ def test_unload_closes_the_runner_and_pending_cleanup_runs(
     assert "cancelled 1 pending task(s): pending-one" in capsys.readouterr().out
 
 
+def test_unload_leaves_no_thread_of_arunners_behind(shell: Shell) -> None:
+    shell.ok("%arun asyncio.sleep(0)")
+    shell.ok("%%arun --sync\nimport asyncio\nasyncio.run(asyncio.sleep(0))")
+    assert "arunner-sigwake" in [t.name for t in threading.enumerate()]
+    shell.ip.run_line_magic("unload_ext", "arunner")
+    try:
+        names = [t.name for t in threading.enumerate()]
+        assert not [name for name in names if name.startswith("arunner-")], names
+    finally:
+        shell.ip.run_line_magic("load_ext", "arunner")
+
+
 def test_reload_ext_leaves_no_second_loop_thread(shell: Shell) -> None:
     shell.ok("%config ARunMagics.mode = 'thread'")
     shell.ok("%arun asyncio.sleep(0)")

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from arunner._script import LOOP_GRACE, ScriptRunner
-from arunner._sigwake import POKE
+from arunner._sigwake import POKE, stop_watching
 from tests.faults import Injector, describe
 
 
@@ -303,10 +303,13 @@ def press_stop_in_another_thread(after: float = 0.05) -> threading.Thread:
     return thread
 
 
+@pytest.mark.parametrize("watcher", ["as left", "stopped before"])
 @pytest.mark.parametrize("blocks_in", ["a private loop", "time.sleep"])
 def test_a_stop_that_another_thread_takes_still_reaches_the_call_at_once(
-    blocks_in: str,
+    blocks_in: str, watcher: str
 ) -> None:
+    if watcher == "stopped before":  # as after %unload_ext: the call restarts it
+        stop_watching()
     script = ScriptRunner()
     log: list[str] = []
 
