@@ -91,8 +91,9 @@ def test_unload_closes_the_runner_and_pending_cleanup_runs(
 
 
 def test_unload_leaves_no_thread_of_arunners_behind(shell: Shell) -> None:
+    shell.ok("import asyncio")
     shell.ok("%arun asyncio.sleep(0)")
-    shell.ok("%%arun --sync\nimport asyncio\nasyncio.run(asyncio.sleep(0))")
+    shell.ok("%%arun --sync\nasyncio.run(asyncio.sleep(0))")
     assert "arunner-sigwake" in [t.name for t in threading.enumerate()]
     shell.ip.run_line_magic("unload_ext", "arunner")
     try:
