@@ -8,7 +8,8 @@ the main thread, and only when that thread next runs bytecode: so when
 another thread takes the signal, a main thread blocked in C (the
 ``epoll_wait`` of a library's event loop, ``time.sleep``, a lock) goes on
 waiting, and a stop seems lost until the call returns by itself (seen
-twice in the test suite's full runs: a kernel busy for a whole 30 s sleep).  asyncio's own loops are safe from this only when they handle
+twice in the test suite's full runs: a kernel busy for a whole 30 s
+sleep).  asyncio's own loops are safe from this only when they handle
 signals themselves, by watching ``signal.set_wakeup_fd``; the loops and
 blocking calls of script code do not.
 
@@ -45,12 +46,18 @@ def waking_the_main_thread() -> Iterator[None]:
     """While this lasts, a SIGINT that another thread takes wakes the main thread.
 
     Called in the main thread.  Does nothing where the platform lacks what
-    it needs, or where something else handles :data:`POKE`.
+    it needs, where something else handles :data:`POKE`, or where the
+    process has no file descriptor or thread to spare: stops then reach
+    the call as they did before, when the main thread takes them.
     """
     if POKE is None or signal.getsignal(POKE) is not signal.SIG_DFL:
         yield
         return
-    watcher = _watcher(POKE)
+    try:
+        watcher = _watcher(POKE)
+    except (OSError, RuntimeError):  # too many open files; can't start new thread
+        yield
+        return
     signal.signal(POKE, _nothing)
     try:
         watcher.forward_to(
@@ -83,8 +90,9 @@ class _Watcher:
 
     def __init__(self, poke: signal.Signals) -> None:
         self._poke = poke
-        # Non-blocking: set_wakeup_fd requires it of the end it writes to.
-        self._read, self.fileno = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._read, self.fileno = os.pipe()  # not inherited by child processes
+        os.set_blocking(self._read, False)
+        os.set_blocking(self.fileno, False)  # set_wakeup_fd requires it
         self.pid = os.getpid()
         self._main = threading.main_thread().ident
         #: what is read and passed on is read under it, so that nothing

@@ -381,6 +381,31 @@ def test_the_wakeup_fd_set_before_the_call_gets_its_signals_and_is_back_after() 
         ring.close()
 
 
+def test_without_a_file_descriptor_to_spare_a_call_still_runs_and_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the watcher cannot be made (too many open files), the call runs
+    and a stop that the main thread takes works as before."""
+
+    def no_fds_left(poke: object) -> object:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr("arunner._sigwake._watcher", no_fds_left)
+    script = ScriptRunner()
+    assert in_a_running_loop(lambda: script.call(lambda: 42)) == 42
+
+    def cell() -> None:
+        timer = stop_soon()
+        try:
+            time.sleep(30)
+        finally:
+            timer.join()
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def _loop_in_a_new_thread(coroutine: Any) -> Any:
     """As asgiref's async_to_sync: asyncio.run in an executor thread made for
     the call, this thread waiting on its future."""
