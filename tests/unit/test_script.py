@@ -606,9 +606,14 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole(ends: str) -
             ended,
         )
 
+    # The signal watcher's thread, started by the first call, runs only when
+    # a signal arrives: started before the tracing, it is not traced, and
+    # every run takes the same steps in this thread.
+    in_a_running_loop(lambda: script.call(lambda: None))
     with Injector() as dry:
         in_a_running_loop(lambda: cell(dry))
     assert any("_loopstate.py" in filename for filename, _ in dry.steps)
+    assert any("_sigwake.py" in filename for filename, _ in dry.steps)
     for step in dry.steps:
         with Injector(step) as injector:
             try:
@@ -622,6 +627,8 @@ def test_a_stop_at_every_step_of_a_call_leaves_the_loop_state_whole(ends: str) -
         side = script._script_side  # what asyncio.run() left: nothing running
         assert (side.loop, side.task, side.current_loop) == (None, None, None), where
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, where
+        assert signal.getsignal(POKE) is signal.SIG_DFL, where
+        assert signal.set_wakeup_fd(-1) == -1, where  # as it was before the call
 
 
 def test_a_python_without_the_private_names_gets_a_clear_error(
