@@ -347,6 +347,20 @@ def test_a_stop_that_another_thread_takes_still_reaches_the_call_at_once(
         assert log == ["in the loop", "library cleanup", "cleanup"]
 
 
+def stop_a_sleep(script: ScriptRunner) -> None:
+    """A call blocked in time.sleep, stopped: it ends in KeyboardInterrupt."""
+
+    def cell() -> None:
+        timer = stop_soon()
+        try:
+            time.sleep(30)
+        finally:
+            timer.join()
+
+    with pytest.raises(KeyboardInterrupt):
+        in_a_running_loop(lambda: script.call(cell))
+
+
 def test_the_wakeup_fd_set_before_the_call_gets_its_signals_and_is_back_after() -> None:
     """An asyncio loop that handles signals itself dispatches them by the
     bytes written to its wakeup fd: a call in between must not eat them."""
@@ -356,16 +370,7 @@ def test_the_wakeup_fd_set_before_the_call_gets_its_signals_and_is_back_after() 
     ring.setblocking(False)
     before = signal.set_wakeup_fd(ring.fileno())
     try:
-
-        def cell() -> None:
-            timer = stop_soon()
-            try:
-                time.sleep(30)
-            finally:
-                timer.join()
-
-        with pytest.raises(KeyboardInterrupt):
-            in_a_running_loop(lambda: script.call(cell))
+        stop_a_sleep(script)
         assert signal.set_wakeup_fd(ring.fileno()) == ring.fileno()
         deadline = time.monotonic() + 5
         received = b""
@@ -393,16 +398,7 @@ def test_without_a_file_descriptor_to_spare_a_call_still_runs_and_stops(
     monkeypatch.setattr("arunner._sigwake._watcher", no_fds_left)
     script = ScriptRunner()
     assert in_a_running_loop(lambda: script.call(lambda: 42)) == 42
-
-    def cell() -> None:
-        timer = stop_soon()
-        try:
-            time.sleep(30)
-        finally:
-            timer.join()
-
-    with pytest.raises(KeyboardInterrupt):
-        in_a_running_loop(lambda: script.call(cell))
+    stop_a_sleep(script)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
