@@ -534,15 +534,18 @@ def test_a_double_stop_during_a_burst_of_clicks_loses_none(
     assert "Invalid Message" not in log, log
 
 
-#: The first message's callback takes a moment, so the next three arrive
-#: meanwhile and are read together; the second's holds the kernel's thread
-#: until it is stopped, with the last two read and not yet handled.
+#: The first message's callback takes a moment, and the next three are sent
+#: once it runs ('first running'), so they arrive meanwhile and are read
+#: together (sent with the first, the first two could be read alone, and
+#: the last two then never held); the second's callback holds the kernel's
+#: thread until it is stopped, with the last two read and not yet handled.
 HOLD_THE_SECOND = """
 loop = arunner.get_runner().get_loop()
-second_running = asyncio.Event()
+first_running, second_running = asyncio.Event(), asyncio.Event()
 def hold(widget, content, buffers):
     if content['n'] == 0:
-        time.sleep(0.5)
+        loop.call_soon_threadsafe(first_running.set)
+        time.sleep(2)
     elif content['n'] == 1:
         loop.call_soon_threadsafe(second_running.set)
         threading.Event().wait(10)
@@ -554,6 +557,8 @@ async def stopped_twice_in_a_callback():
         await asyncio.sleep(30)
     except asyncio.CancelledError:
         print('stopped once', flush=True)
+        await asyncio.wait_for(first_running.wait(), 10)
+        print('first running', flush=True)
         await asyncio.wait_for(second_running.wait(), 10)
         print('second running', flush=True)
         await asyncio.sleep(5)
@@ -585,7 +590,8 @@ def test_after_a_stop_with_messages_held_none_overtakes_them(
         STOPPED_THEN_AGAIN,
         [
             ("waiting", lambda _: kernel.manager.interrupt_kernel()),
-            ("stopped once", lambda _: numbered(kernel, widget, range(4))),
+            ("stopped once", lambda _: numbered(kernel, widget, [0])),
+            ("first running", lambda _: numbered(kernel, widget, [1, 2, 3])),
             ("second running", lambda _: kernel.manager.interrupt_kernel()),
             ("waiting again", lambda _: numbered(kernel, widget, [4])),
         ],
