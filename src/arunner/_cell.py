@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import operator
+import reprlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import CodeType
@@ -184,9 +185,7 @@ def not_awaitable_message(source: str, value: object) -> str:
             f"%arun {source}: {source!r} is a coroutine function, not a coroutine; "
             f"call it: %arun {source}()"
         )
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = reprlib.repr(value)
     return (
         f"%arun {source}: expected an awaitable (a coroutine, Task or Future) but "
         f"the expression gave {type(value).__name__} {shown}. Write an "

@@ -32,6 +32,7 @@ the context it was created with.
 from __future__ import annotations
 
 import contextvars
+import reprlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -187,9 +188,7 @@ class ContextSync:
 def _kept_message(
     variable: contextvars.ContextVar[Any], value: Any, side: _Side, other: _Side
 ) -> str:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = reprlib.repr(value)
     return (
         f"arunner: ContextVar {variable.name!r} has no value in {other.name}, "
         f"but {side.name} still see {shown}, and the context sync cannot take "

@@ -19,6 +19,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, cast
 
 from IPython.core.async_helpers import _asyncio_runner
@@ -308,6 +309,20 @@ class ARunMagics(Magics):
             )
         return float(proposal["value"])
 
+    def _level_of_the_users_code(self) -> int:
+        """The ``stacklevel`` at which the caller's warning names the user's
+        code that changed a setting (its cell), rather than traitlets, whose
+        observer is the caller; 2 if no frame runs in the user's namespace
+        (a configuration file)."""
+        users = getattr(self.shell, "user_global_ns", None)
+        frame: FrameType | None = sys._getframe(1)
+        level = 1
+        while frame is not None:
+            if frame.f_globals is users:
+                return level
+            frame, level = frame.f_back, level + 1
+        return 2
+
     @observe("mode", "loop_factory", "debug")
     def _configuration_changed(self, change: dict[str, Any]) -> None:
         """A new setting takes effect at the next call, on a fresh runner.
@@ -328,7 +343,7 @@ class ARunMagics(Magics):
                     f"{len(cancelled)} pending task(s) were cancelled: "
                     f"{', '.join(cancelled)}",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=self._level_of_the_users_code(),
                 )
         except BaseException as error:
             name, old = change["name"], change["old"]

@@ -28,6 +28,9 @@ async def double(x):
 #: file of its code (numbered, and with a hash of the code).
 _CELL_NAME = re.compile(r"Cell In\[\d+\]|<ipython-input-\d+-[0-9a-f]+>")
 
+#: The file of a cell's code in a shell (not a kernel) on every IPython.
+_CELL_FILE = re.compile(r"<ipython-input-\d+-[0-9a-f]+>")
+
 
 def _cell_named(count: int | None, where: str, text: str) -> bool:
     """Whether ``text`` names cell ``count``, at ``where`` (IPython 8+'s
@@ -140,6 +143,11 @@ def test_non_awaitable_is_a_type_error_saying_what_to_write(ready: Shell) -> Non
     assert "the expression gave int 7" in str(error)
     assert "%arun fetch()" in str(error)
     assert ready.ok("%arun double(1)") == 2
+
+
+def test_a_long_non_awaitable_is_shown_shortened(ready: Shell) -> None:
+    error = ready.error("%arun list(range(1000))")
+    assert "the expression gave list [0, 1, 2, 3, 4, 5, ...]. Write" in str(error)
 
 
 def test_coroutine_function_without_call_is_explained(ready: Shell) -> None:
@@ -550,8 +558,12 @@ def test_mode_change_takes_effect_next_call_and_warns_about_cancelled_tasks(
 ) -> None:
     ready.ok("%arun -b -n pending asyncio.sleep(60)")
     assert arunner.get_runner().engine == "inline"
-    with pytest.warns(RuntimeWarning, match=r"mode changed to 'thread'.*: pending"):
+    with pytest.warns(
+        RuntimeWarning, match=r"mode changed to 'thread'.*: pending"
+    ) as said:
         ready.ok("%config ARunMagics.mode = 'thread'")
+    # Shown as the cell's, not as traitlets' (whose observer raises it).
+    assert [_CELL_FILE.fullmatch(w.filename) is not None for w in said] == [True]
     ready.ok("%arun asyncio.sleep(0)")
     assert arunner.get_runner().engine == "thread"
 
