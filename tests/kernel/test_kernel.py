@@ -218,6 +218,25 @@ def test_inline_mode_in_a_kernel_gives_the_documented_error(nb: Kernel) -> None:
     assert nb.value("%arun asyncio.sleep(0, 'auto again')") == "'auto again'"
 
 
+def test_a_setting_that_restarts_the_runner_warns_in_the_cells_name(
+    nb: Kernel,
+) -> None:
+    nb.ok("%arun -b -n cancelled_by_config asyncio.sleep(60)")
+    try:
+        said = nb.ok("%config ARunMagics.debug = True").stderr
+    finally:
+        nb.ok("%config ARunMagics.debug = None")
+    # The cell's file and line, as for a warning its own code raises; it
+    # named a line of traitlets, which runs the setting's observer.
+    assert re.match(
+        r"\S+\.py:1: RuntimeWarning: arunner: ARunMagics.debug changed to True; "
+        r"the runner was restarted and 1 pending task\(s\) were cancelled: "
+        r"cancelled_by_config\n",
+        said,
+    ), said
+    assert "traitlets" not in said
+
+
 def test_reload_ext_leaves_one_loop_thread(nb: Kernel) -> None:
     nb.ok("%arun asyncio.sleep(0)")
     nb.ok("%reload_ext arunner")
