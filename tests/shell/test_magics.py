@@ -630,6 +630,34 @@ def test_autoawait_off_restores_ipythons_own_top_level_await(ready: Shell) -> No
     )
 
 
+def test_autoawait_routing_decides_anew_when_a_setting_changed(ready: Shell) -> None:
+    """The router keeps its last decision for the same text (ipykernel has
+    each cell transformed twice), but not across a change of setting."""
+
+    def routed_to(cell: str) -> str | None:
+        found = re.search(
+            r"run_cell_magic\('arun', '([^']*)'", ready.ip.transform_cell(cell)
+        )
+        return None if found is None else found[1]
+
+    ready.ok("%arun --auto on")
+    cell = "await asyncio.sleep(0)\n"
+    assert routed_to(cell) == ""
+    ready.ip.autoawait = False
+    try:
+        assert routed_to(cell) is None
+    finally:
+        ready.ip.autoawait = True
+    assert routed_to(cell) == ""
+    magics = ready.ip.magics_manager.registry["ARunMagics"]
+    magics._router.plain_cells_sync = True  # what --auto sync sets in a kernel
+    try:
+        assert routed_to("x = 1\n") == "--sync"
+    finally:
+        magics._router.plain_cells_sync = False
+    assert routed_to("x = 1\n") is None
+
+
 def test_autoawait_from_configuration_and_unload(ready: Shell) -> None:
     magics = ready.ip.magics_manager.registry["ARunMagics"]
     ready.ip.config.ARunMagics.autoawait = True
