@@ -32,6 +32,13 @@ class Interrupter:
         """Once ``started`` is set, send ``count`` SIGINTs ``gap`` seconds apart."""
         self._spawn(started, count, gap, self._sigint)
 
+    def after_taken_elsewhere(self, started: threading.Event, count: int = 1) -> None:
+        """As :meth:`after`, but each SIGINT goes to this sender's own thread,
+        as the OS may deliver a Ctrl-C in a process with other threads (it
+        passes over a main thread that has a signal pending): only CPython's
+        C handler runs there, and a main thread blocked in C is not woken."""
+        self._spawn(started, count, 0.2, self._sigint_to_this_thread)
+
     def after_flag_only(self, started: threading.Event) -> None:
         """Interrupt the way Windows does: set the flag, wake nothing."""
         self._spawn(started, 1, 0.0, _thread.interrupt_main)
@@ -41,6 +48,10 @@ class Interrupter:
         main = threading.main_thread().ident
         assert main is not None
         signal.pthread_kill(main, signal.SIGINT)
+
+    @staticmethod
+    def _sigint_to_this_thread() -> None:
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
     def _spawn(
         self,

@@ -24,6 +24,7 @@ from arunner._loop import (
     never_abandon,
     new_loop,
 )
+from arunner._sigwake import stop_watching
 from arunner._traceback import interrupted_at, without_asyncio_frames
 
 __all__ = ["BUSY_ERROR", "RUNNING_LOOP_ERROR", "InlineEngine"]
@@ -104,7 +105,7 @@ class InlineEngine:
             # Wake the loop if it sleeps in select() with a long timeout.
             loop.call_soon_threadsafe(_wake)
 
-        scope = InterruptScope(cancel_main_task)
+        scope = InterruptScope(cancel_main_task, wakes_main_thread=True)
         with scope:
             if not self._turn.acquire(blocking=False):
                 coro.close()
@@ -137,6 +138,12 @@ class InlineEngine:
             )
 
     def close(self, timeout: float, should_abandon: ShouldAbandon) -> Closing:
+        try:
+            return self._finalize(timeout, should_abandon)
+        finally:
+            stop_watching()  # the thread that runs started: a closed runner leaves none
+
+    def _finalize(self, timeout: float, should_abandon: ShouldAbandon) -> Closing:
         closing = Closing()
         with self._turn:
             if asyncio._get_running_loop() is None:

@@ -15,12 +15,15 @@ from __future__ import annotations
 # every call, which costs more than the rest of a thread hand-off.  The
 # handler objects are the same ones.
 import _signal  # type: ignore[import-not-found]
+import contextlib
 import ctypes
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from arunner._sigwake import waking_the_main_thread
 
 _getsignal: Callable[[int], Any] = _signal.getsignal
 _setsignal: Callable[[int, Any], Any] = _signal.signal
@@ -48,14 +51,24 @@ class InterruptScope:
     replaced.  Interrupts that still arrive as a ``KeyboardInterrupt`` (a
     foreign handler, or ``_thread.interrupt_main`` before the handler was
     in place) are fed to :meth:`absorb` by the engine.
+
+    With ``wakes_main_thread``, for an engine whose main thread may block in
+    C for long (the inline engine's ``select``), a SIGINT that the OS gives
+    to another thread wakes it too (:mod:`arunner._sigwake`).  An engine
+    that waits in slices of :data:`WAIT_SLICE` does not need it.
     """
 
-    __slots__ = ("_installed", "_on_first", "count")
+    __slots__ = ("_installed", "_on_first", "_waking", "count")
 
-    def __init__(self, on_first: Callable[[], None]) -> None:
+    def __init__(
+        self, on_first: Callable[[], None], *, wakes_main_thread: bool = False
+    ) -> None:
         self.count = 0
         self._on_first = on_first
         self._installed = False
+        self._waking: contextlib.ExitStack | None = (
+            contextlib.ExitStack() if wakes_main_thread else None
+        )
 
     def interrupt(self) -> None:
         """Register one interrupt: the first requests cancellation, later ones raise."""
@@ -94,11 +107,19 @@ class InterruptScope:
             except ValueError:  # embedded interpreters without signal support
                 return self
             self._installed = True
+            if self._waking is not None:
+                try:
+                    self._waking.enter_context(waking_the_main_thread())
+                except BaseException:  # a second interrupt, this early
+                    self.__exit__()
+                    raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._installed:
             self._installed = False
+            if self._waking is not None:
+                self._waking.close()
             if _getsignal(_SIGINT) == self._handle_sigint:
                 _setsignal(_SIGINT, signal.default_int_handler)
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from arunner._inline import InlineEngine
 from arunner._loop import Closing, LoopFactory, ShouldAbandon
+from arunner._sigwake import stop_watching
 
 __all__ = ["NestEngine"]
 
@@ -79,5 +80,7 @@ class NestEngine(InlineEngine):
         """Always closable: closing leaves the borrowed loop alone."""
 
     def close(self, timeout: float, should_abandon: ShouldAbandon) -> Closing:
-        """Forget the loop: it belongs to its owner, who closes it."""
+        """Forget the loop: it belongs to its owner, who closes it.  The
+        signal watcher that runs started stops (see :class:`InlineEngine`)."""
+        stop_watching()
         return Closing()

@@ -13,7 +13,9 @@ sleep).  asyncio's own loops are safe from this only when they handle
 signals themselves, by watching ``signal.set_wakeup_fd``; the loops and
 blocking calls of script code do not.
 
-While a script call runs (:mod:`arunner._script`), :func:`waking_the_main_thread`
+While a script call runs (:mod:`arunner._script`), or the inline engine's
+loop runs in the main thread (:mod:`arunner._inline`: terminal IPython's
+history thread takes a Ctrl-C now and then), :func:`waking_the_main_thread`
 holds the wakeup fd.  CPython's C handler writes each signal's number to it
 from whichever thread took the signal, and a watcher thread then sends the
 main thread :data:`POKE`, whose handler does nothing: the blocking call
@@ -46,29 +48,38 @@ def waking_the_main_thread() -> Iterator[None]:
     """While this lasts, a SIGINT that another thread takes wakes the main thread.
 
     Called in the main thread.  Does nothing where the platform lacks what
-    it needs, where something else handles :data:`POKE`, or where the
-    process has no file descriptor or thread to spare: stops then reach
+    it needs, where signals cannot be set, where something else handles
+    :data:`POKE`, or where the process has no file descriptor or thread to
+    spare: stops then reach
     the call as they did before, when the main thread takes them.
     """
     if POKE is None or signal.getsignal(POKE) is not signal.SIG_DFL:
         yield
         return
     try:
-        watcher = _watcher(POKE)
-    except (OSError, RuntimeError):  # too many open files; can't start new thread
+        signal.signal(POKE, _nothing)
+    except ValueError:  # no signals in this interpreter (an embedded one)
         yield
         return
-    signal.signal(POKE, _nothing)
     try:
-        watcher.forward_to(
-            signal.set_wakeup_fd(watcher.fileno, warn_on_full_buffer=False)
-        )
         try:
+            watcher = _watcher(POKE)
+        except (OSError, RuntimeError):  # too many open files; no new thread
             yield
+            return
+        try:
+            watcher.forward_to(
+                signal.set_wakeup_fd(watcher.fileno, warn_on_full_buffer=False)
+            )
+            try:
+                yield
+            finally:
+                # The earlier fd's warn_on_full_buffer is not readable: the
+                # default (which asyncio's loops use) is restored with it.
+                signal.set_wakeup_fd(watcher.forward_to(-1))
         finally:
-            # The earlier fd's warn_on_full_buffer is not readable: the
-            # default (which asyncio's loops use) is restored with it.
-            signal.set_wakeup_fd(watcher.forward_to(-1))
+            with _lock:
+                watcher.users -= 1
     finally:
         signal.signal(POKE, signal.SIG_DFL)
 
@@ -101,6 +112,8 @@ class _Watcher:
         self._forward_to = -1
         self._thread: threading.Thread | None = None
         self._stopping = False
+        #: calls being watched now (changed under the module's lock)
+        self.users = 0
 
     def start(self) -> None:
         """Start the thread, unless it runs."""
@@ -159,16 +172,23 @@ def _watcher(poke: signal.Signals) -> _Watcher:
         if _current is None or _current.pid != os.getpid():
             _current = _Watcher(poke)
         _current.start()
+        _current.users += 1
         return _current
 
 
 def stop_watching() -> None:
-    """Stop the watcher's thread (idempotent); the next call starts it again.
+    """Stop the watcher's thread, unless a call is being watched; the next
+    call starts it again.  Idempotent.
 
     For a process that wants no thread of arunner's left: after
-    ``%unload_ext arunner``, or before it forks a child of its own (Python
-    3.12+ warns of a fork in a multi-threaded process).
+    ``%unload_ext arunner``, when an inline runner closes, and before every
+    ``os.fork()`` (Python 3.12+ warns of a fork in a multi-threaded process,
+    and a script that ran a runner may have no other thread).
     """
     with _lock:
-        if _current is not None and _current.pid == os.getpid():
+        if _current is not None and _current.pid == os.getpid() and not _current.users:
             _current.stop()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(before=stop_watching)

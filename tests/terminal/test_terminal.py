@@ -95,6 +95,39 @@ def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
     ) in engine
 
 
+def test_ctrl_c_that_another_thread_takes_still_stops_the_cell(
+    terminal: Terminal,
+) -> None:
+    """Linux gives a Ctrl-C to another thread (here IPython's history thread)
+    when the main thread has a signal pending: seen once in CI, a cell that
+    slept on for its whole 30 s.  The cell makes it certain by blocking
+    SIGINT in the main thread while it waits."""
+    for line in [
+        "%%arun",
+        "import signal",
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})",
+        "try:",
+        "    print('star' + 'ted', flush=True)",
+        "    await asyncio.sleep(30)",
+        "    print('res' + 'umed')",
+        "finally:",
+        "    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})",
+        "    print('clean' + 'up', flush=True)",
+        "",
+        "",
+    ]:
+        terminal.child.sendline(line)
+    terminal.child.expect("started")
+    begin = time.monotonic()
+    terminal.child.sendintr()
+    output = terminal.prompt()
+    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
+    assert "cleanup" in output
+    assert "KeyboardInterrupt" in output
+    assert "resumed" not in output
+    assert "'ok'" in terminal.run("%arun asyncio.sleep(0, 'ok')")
+
+
 def test_input_getpass_and_tqdm_text_bar_in_the_terminal(terminal: Terminal) -> None:
     pytest.importorskip("tqdm")
     for line in [

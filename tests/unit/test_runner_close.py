@@ -483,3 +483,42 @@ def test_a_refused_start_closes_the_coroutine() -> None:
         with pytest.raises(RuntimeError, match="own loop thread"):
             runner.run(start_from_inside())
         assert inspect.getcoroutinestate(given[0]) == inspect.CORO_CLOSED
+
+
+#: A script that was single-threaded until it ran an inline runner, which
+#: started the thread that wakes its main thread for a stop (arunner._sigwake);
+#: it forks with the runner open, runs again, and closes the runner.
+FORKS_AFTER_A_RUN = """
+import asyncio, os, threading, arunner
+runner = arunner.Runner(mode="inline")
+runner.run(asyncio.sleep(0))
+print("during:", sorted(t.name for t in threading.enumerate()))
+if os.fork() == 0:
+    os._exit(0)
+os.wait()
+runner.run(asyncio.sleep(0))
+print("after the fork:", sorted(t.name for t in threading.enumerate()))
+runner.close()
+print("after close:", sorted(t.name for t in threading.enumerate()))
+"""
+
+
+def test_a_script_that_ran_an_inline_runner_forks_without_the_threads_warning() -> None:
+    """Python 3.12+ warns of a fork in a multi-threaded process; the watcher
+    stops before a fork, and a closed runner leaves no thread of arunner's."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork() on this platform")
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", FORKS_AFTER_A_RUN],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines() == [
+        "during: ['MainThread', 'arunner-sigwake']",
+        "after the fork: ['MainThread', 'arunner-sigwake']",
+        "after close: ['MainThread']",
+    ]

@@ -101,6 +101,46 @@ def test_second_interrupt_raises_at_once_during_a_long_cleanup(
     assert runner.run(asyncio.sleep(0, "usable")) == "usable"
 
 
+def test_an_interrupt_that_another_thread_takes_still_cancels_a_waiting_run(
+    runner: arunner.Runner, interrupter: Interrupter
+) -> None:
+    """Seen in terminal IPython (its history thread took the Ctrl-C): the
+    inline engine's main thread slept on in select() for the whole wait."""
+    probe = Probe()
+    interrupter.after_taken_elsewhere(probe.started)
+    begin = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(probe.sleeper())
+    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
+    assert probe.events == ["except CancelledError", "finally"]
+    assert runner.run(asyncio.sleep(0, "usable")) == "usable"
+
+
+def test_a_second_interrupt_that_another_thread_takes_stops_a_blocking_cleanup(
+    interrupter: Interrupter,
+) -> None:
+    """Inline only: the thread engine's cleanup runs in its loop thread, which
+    no signal reaches (see the tight-loop and blocked-in-C tests)."""
+    started = threading.Event()
+    events: list[str] = []
+
+    async def blocking_cleanup() -> None:
+        try:
+            started.set()
+            await asyncio.sleep(30)
+        finally:
+            events.append("cleanup started")
+            time.sleep(30)  # in C: only a signal to this thread ends it early
+            events.append("cleanup finished")
+
+    interrupter.after_taken_elsewhere(started, count=2)
+    begin = time.monotonic()
+    with arunner.Runner(mode="inline") as runner, pytest.raises(KeyboardInterrupt):
+        runner.run(blocking_cleanup())
+    assert time.monotonic() - begin < 10  # not the 30 s the cleanup wanted
+    assert events == ["cleanup started"]
+
+
 def test_a_coroutine_that_swallows_the_cancellation_returns_normally(
     runner: arunner.Runner, interrupter: Interrupter
 ) -> None:
