@@ -13,9 +13,9 @@ sleep).  asyncio's own loops are safe from this only when they handle
 signals themselves, by watching ``signal.set_wakeup_fd``; the loops and
 blocking calls of script code do not.
 
-While a script call runs (:mod:`arunner._script`), or the inline engine's
-loop runs in the main thread (:mod:`arunner._inline`: terminal IPython's
-history thread takes a Ctrl-C now and then), :func:`waking_the_main_thread`
+While a script call runs (:mod:`arunner._script`), or the inline or nest
+engine's loop runs in the main thread (:mod:`arunner._inline`: terminal
+IPython's history thread takes a Ctrl-C now and then), :func:`waking_the_main_thread`
 holds the wakeup fd.  CPython's C handler writes each signal's number to it
 from whichever thread took the signal, and a watcher thread then sends the
 main thread :data:`POKE`, whose handler does nothing: the blocking call
@@ -50,8 +50,8 @@ def waking_the_main_thread() -> Iterator[None]:
     Called in the main thread.  Does nothing where the platform lacks what
     it needs, where signals cannot be set, where something else handles
     :data:`POKE`, or where the process has no file descriptor or thread to
-    spare: stops then reach
-    the call as they did before, when the main thread takes them.
+    spare: stops then reach the call as they did before, when the main
+    thread takes them.
     """
     if POKE is None or signal.getsignal(POKE) is not signal.SIG_DFL:
         yield
@@ -68,15 +68,19 @@ def waking_the_main_thread() -> Iterator[None]:
             yield
             return
         try:
-            watcher.forward_to(
-                signal.set_wakeup_fd(watcher.fileno, warn_on_full_buffer=False)
-            )
+            previous = signal.set_wakeup_fd(watcher.fileno, warn_on_full_buffer=False)
+            if previous == watcher.fileno:  # left by an exit that a stop cut short
+                previous = -1  # passed on to itself, a byte would go round for good
+            watcher.forward_to(previous)
             try:
                 yield
             finally:
+                # The wakeup fd first, in one step: a stop that cuts this
+                # short leaves at worst the watcher passing bytes on to it.
                 # The earlier fd's warn_on_full_buffer is not readable: the
                 # default (which asyncio's loops use) is restored with it.
-                signal.set_wakeup_fd(watcher.forward_to(-1))
+                signal.set_wakeup_fd(previous)
+                watcher.forward_to(-1)
         finally:
             with _lock:
                 watcher.users -= 1

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from arunner import _sigwake
 from arunner._script import LOOP_GRACE, ScriptRunner
 from arunner._sigwake import POKE, stop_watching
 from tests.faults import Injector, describe
@@ -384,6 +385,22 @@ def test_the_wakeup_fd_set_before_the_call_gets_its_signals_and_is_back_after() 
         signal.set_wakeup_fd(before)
         listen.close()
         ring.close()
+
+
+def test_a_wakeup_fd_left_at_the_watchers_pipe_is_not_passed_on_to_itself() -> None:
+    """A second stop between the two steps that end a call can leave the
+    wakeup fd at the watcher's own pipe.  The next call must not pass what
+    arrives on to that pipe (a byte would go round for good), nor keep it."""
+    script = ScriptRunner()
+    stop_a_sleep(script)  # the watcher is made
+    assert _sigwake._current is not None
+    own = _sigwake._current.fileno
+    before = signal.set_wakeup_fd(own, warn_on_full_buffer=False)
+    try:
+        stop_a_sleep(script)
+        assert signal.set_wakeup_fd(-1) == -1
+    finally:
+        signal.set_wakeup_fd(before)
 
 
 def test_without_a_file_descriptor_to_spare_a_call_still_runs_and_stops(
