@@ -15,7 +15,6 @@ from __future__ import annotations
 # every call, which costs more than the rest of a thread hand-off.  The
 # handler objects are the same ones.
 import _signal  # type: ignore[import-not-found]
-import contextlib
 import ctypes
 import signal
 import threading
@@ -66,9 +65,7 @@ class InterruptScope:
         self.count = 0
         self._on_first = on_first
         self._installed = False
-        self._waking: contextlib.ExitStack | None = (
-            contextlib.ExitStack() if wakes_main_thread else None
-        )
+        self._waking = waking_the_main_thread() if wakes_main_thread else None
 
     def interrupt(self) -> None:
         """Register one interrupt: the first requests cancellation, later ones raise."""
@@ -109,7 +106,7 @@ class InterruptScope:
             self._installed = True
             if self._waking is not None:
                 try:
-                    self._waking.enter_context(waking_the_main_thread())
+                    self._waking.__enter__()
                 except BaseException:  # a second interrupt, this early
                     self.__exit__()
                     raise
@@ -119,7 +116,7 @@ class InterruptScope:
         if self._installed:
             self._installed = False
             if self._waking is not None:
-                self._waking.close()
+                self._waking.__exit__()
             if _getsignal(_SIGINT) == self._handle_sigint:
                 _setsignal(_SIGINT, signal.default_int_handler)
 
