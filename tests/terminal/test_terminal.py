@@ -70,21 +70,29 @@ def terminal() -> Iterator[Terminal]:
     term.child.expect(pexpect.EOF)
 
 
-@pytest.mark.parametrize("mode", ["auto", "thread"])
-def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
-    terminal: Terminal, mode: str
-) -> None:
-    terminal.run(f"%config ARunMagics.mode = {mode!r}")
-    for line in INTERRUPTIBLE_CELL:
+def ctrl_c_once_started(terminal: Terminal, cell: list[str]) -> str:
+    """Type ``cell``, which prints "started" and then waits, and press Ctrl-C
+    once it has started: it must stop at once, with its cleanup run and
+    without resuming.  Returns what the cell printed."""
+    for line in cell:
         terminal.child.sendline(line)
     terminal.child.expect("started")
     begin = time.monotonic()
     terminal.child.sendintr()  # the terminal's Ctrl-C: SIGINT to the foreground group
     output = terminal.prompt()
-    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
+    assert time.monotonic() - begin < 10  # not the 30 s of the wait
     assert "cleanup" in output
     assert "KeyboardInterrupt" in output
     assert "resumed" not in output
+    return output
+
+
+@pytest.mark.parametrize("mode", ["auto", "thread"])
+def test_ctrl_c_cancels_runs_cleanup_and_context_survives(
+    terminal: Terminal, mode: str
+) -> None:
+    terminal.run(f"%config ARunMagics.mode = {mode!r}")
+    output = ctrl_c_once_started(terminal, INTERRUPTIBLE_CELL)
     # the traceback's arrow points at the line that was interrupted
     plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
     assert re.search(r"----> \d+\s+await asyncio\.sleep\(30\)", plain)
@@ -102,29 +110,23 @@ def test_ctrl_c_that_another_thread_takes_still_stops_the_cell(
     when the main thread has a signal pending: seen once in CI, a cell that
     slept on for its whole 30 s.  The cell makes it certain by blocking
     SIGINT in the main thread while it waits."""
-    for line in [
-        "%%arun",
-        "import signal",
-        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})",
-        "try:",
-        "    print('star' + 'ted', flush=True)",
-        "    await asyncio.sleep(30)",
-        "    print('res' + 'umed')",
-        "finally:",
-        "    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})",
-        "    print('clean' + 'up', flush=True)",
-        "",
-        "",
-    ]:
-        terminal.child.sendline(line)
-    terminal.child.expect("started")
-    begin = time.monotonic()
-    terminal.child.sendintr()
-    output = terminal.prompt()
-    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
-    assert "cleanup" in output
-    assert "KeyboardInterrupt" in output
-    assert "resumed" not in output
+    ctrl_c_once_started(
+        terminal,
+        [
+            "%%arun",
+            "import signal",
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})",
+            "try:",
+            "    print('star' + 'ted', flush=True)",
+            "    await asyncio.sleep(30)",
+            "    print('res' + 'umed')",
+            "finally:",
+            "    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})",
+            "    print('clean' + 'up', flush=True)",
+            "",
+            "",
+        ],
+    )
     assert "'ok'" in terminal.run("%arun asyncio.sleep(0, 'ok')")
 
 
@@ -225,24 +227,18 @@ def test_ctrl_c_in_a_sync_cell_cancels_the_loop_the_library_started(
 def test_ctrl_c_in_a_sync_cell_stops_plain_python_at_once(
     terminal: Terminal, waits: list[str]
 ) -> None:
-    for line in [
-        "%%arun --sync",
-        "try:",
-        "    print('star' + 'ted', flush=True)",
-        *waits,
-        "    print('res' + 'umed')",
-        "finally:",
-        "    print('clean' + 'up', flush=True)",
-        "",
-        "",
-    ]:
-        terminal.child.sendline(line)
-    terminal.child.expect("started")
-    begin = time.monotonic()
-    terminal.child.sendintr()
-    output = terminal.prompt()
-    assert time.monotonic() - begin < 10  # not the 30 s of the sleep
-    assert "cleanup" in output
-    assert "KeyboardInterrupt" in output
-    assert "resumed" not in output
+    ctrl_c_once_started(
+        terminal,
+        [
+            "%%arun --sync",
+            "try:",
+            "    print('star' + 'ted', flush=True)",
+            *waits,
+            "    print('res' + 'umed')",
+            "finally:",
+            "    print('clean' + 'up', flush=True)",
+            "",
+            "",
+        ],
+    )
     assert "'ok'" in terminal.run("%arun --sync asyncio.run(asyncio.sleep(0, 'ok'))")
