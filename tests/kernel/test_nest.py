@@ -67,6 +67,30 @@ def test_interrupt_cancels_runs_cleanup_and_raises_keyboard_interrupt(
     assert nest.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
 
 
+def test_an_interrupt_that_another_thread_takes_still_stops_the_cell(
+    nest: Kernel,
+) -> None:
+    """The OS may give the stop to one of the kernel's dozen other threads
+    (Linux does when the main thread has a signal pending); the cell makes it
+    certain by blocking SIGINT in the main thread while it waits, which here
+    sleeps in the kernel loop's select() unless something wakes it."""
+    reply = nest.execute(
+        "%%arun\n"
+        "import signal\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+        + interruptible(
+            magic=None,
+            cleanup="signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+            "print('cleanup', flush=True)",
+        ),
+        interrupt_on="started",
+    )
+    assert reply.ename == "KeyboardInterrupt"
+    assert reply.stdout == "started\ncleanup\n"
+    assert reply.interrupt_to_idle < 5  # not the 30 s of the sleep
+    assert nest.value("%arun asyncio.sleep(0, 'usable')") == "'usable'"
+
+
 def test_difference_asyncio_is_patched_for_the_whole_process(nest: Kernel) -> None:
     """nest-asyncio2 replaces asyncio.run and, before Python 3.14, swaps asyncio's
     C Task and Future for the Python ones (from 3.14 it leaves them: the C
