@@ -93,7 +93,11 @@ def test_unload_closes_the_runner_and_pending_cleanup_runs(
     assert "cancelled 1 pending task(s): pending-one" in capsys.readouterr().out
 
 
-def test_unload_leaves_no_thread_of_arunners_behind(shell: Shell) -> None:
+@pytest.mark.parametrize("mode", ["auto", "thread"])
+def test_unload_leaves_no_thread_of_arunners_behind(shell: Shell, mode: str) -> None:
+    """Closing an inline runner stops the signal watcher itself; a thread
+    engine's (as in a kernel) leaves it to the unload."""
+    shell.ok(f"%config ARunMagics.mode = {mode!r}")
     shell.ok("import asyncio")
     shell.ok("%arun asyncio.sleep(0)")
     shell.ok("%%arun --sync\nasyncio.run(asyncio.sleep(0))")
